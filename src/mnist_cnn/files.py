@@ -1,0 +1,54 @@
+"""Atomic file writing: a file appears under its final name complete, or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; rename it into place on success.
+
+    The temporary name keeps the final suffix, because some writers (Keras's
+    ``model.save``, Matplotlib's ``savefig``) choose the format by suffix. The
+    rename is atomic on POSIX, so a crash (even ``kill -9``) at any moment
+    leaves either the old file, the complete new file, or a stray temporary
+    whose name starts with ``.tmp-``, never a half-written final file.
+    """
+    final_path = Path(final_path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary_name = tempfile.mkstemp(
+        prefix=f".tmp-{final_path.stem}-", suffix=final_path.suffix, dir=final_path.parent
+    )
+    os.close(descriptor)
+    temporary_path = Path(temporary_name)
+    # mkstemp makes the file private (0600); give it the mode a plain open() would.
+    os.chmod(temporary_path, 0o666 & ~_current_umask())
+    try:
+        yield temporary_path
+        with open(temporary_path, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary_path, final_path)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary_path:
+        temporary_path.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,165 @@
+"""The networks, and how they are compiled for training."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from mnist_cnn.config import TrainConfig
+from mnist_cnn.errors import MnistCnnError
+
+if TYPE_CHECKING:
+    import keras
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+def build_model(config: TrainConfig, num_classes: int = 10) -> keras.Model:
+    """The network named by ``config.architecture``, not yet compiled.
+
+    Input (N, 28, 28, 1) float32 in [0, 1]; output (N, num_classes) softmax
+    probabilities.
+    """
+    import keras
+    from keras import layers
+
+    builders = {
+        "tutorial": _tutorial_layers,
+        "fast": _fast_layers,
+        "accurate": _accurate_layers,
+        "keras_io": _keras_io_layers,
+    }
+    if config.architecture not in builders:
+        raise MnistCnnError(
+            f"unknown architecture {config.architecture!r}; choose from {', '.join(builders)}"
+        )
+    body = builders[config.architecture](layers)
+    return keras.Sequential(
+        [keras.Input(shape=INPUT_SHAPE), *body, layers.Dense(num_classes, activation="softmax")],
+        name=f"mnist_cnn_{config.architecture}",
+    )
+
+
+def _tutorial_layers(layers):
+    # The classic TensorFlow/Keras tutorial, layer for layer: 1,199,882 parameters.
+    return [
+        layers.Conv2D(32, kernel_size=3, activation="relu"),
+        layers.Conv2D(64, kernel_size=3, activation="relu"),
+        layers.MaxPooling2D(pool_size=2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.5),
+    ]
+
+
+def _fast_layers(layers):
+    # Pooling before the ReLU gives the same result as after it (both are
+    # monotone) on a quarter of the values.
+    return [
+        layers.Conv2D(24, kernel_size=5),  # (N, 24, 24, 24)
+        layers.MaxPooling2D(pool_size=2),  # (N, 12, 12, 24)
+        layers.ReLU(),
+        layers.Conv2D(32, kernel_size=3),  # (N, 10, 10, 32)
+        layers.MaxPooling2D(pool_size=2),  # (N, 5, 5, 32)
+        layers.ReLU(),
+        layers.Flatten(),  # (N, 800)
+        layers.Dense(256, activation="relu"),
+    ]
+
+
+def _accurate_layers(layers):
+    def conv_block(filters: int) -> list:
+        # No bias: batch norm's offset does its job.
+        return [
+            layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+        ]
+
+    return [
+        *conv_block(32),  # (N, 28, 28, 32)
+        *conv_block(32),
+        layers.MaxPooling2D(pool_size=2),  # (N, 14, 14, 32)
+        *conv_block(64),
+        *conv_block(64),
+        layers.MaxPooling2D(pool_size=2),  # (N, 7, 7, 64)
+        *conv_block(128),
+        layers.GlobalAveragePooling2D(),  # (N, 128)
+        layers.Dropout(0.2),
+    ]
+
+
+def _keras_io_layers(layers):
+    # keras-io examples/vision/mnist_convnet.py, as a peer in benchmarks.
+    return [
+        layers.Conv2D(32, kernel_size=3, activation="relu"),
+        layers.MaxPooling2D(pool_size=2),
+        layers.Conv2D(64, kernel_size=3, activation="relu"),
+        layers.MaxPooling2D(pool_size=2),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+    ]
+
+
+def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> float | object:
+    """A constant rate, or a linear warm-up to the peak followed by cosine decay to zero.
+
+    The warm-up-then-anneal shape is the one-cycle policy; Keras's
+    ``CosineDecay`` with ``warmup_target`` implements it and saves with the model.
+    """
+    import keras
+
+    if config.schedule == "constant":
+        return config.peak_learning_rate
+    total_steps = max(1, config.epochs * steps_per_epoch)
+    warmup_steps = round(config.warmup_fraction * total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.peak_learning_rate / 10,
+        decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=config.peak_learning_rate if warmup_steps else None,
+        warmup_steps=warmup_steps,
+        alpha=0.0,
+    )
+
+
+def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> keras.Model:
+    """Adam, sparse categorical cross-entropy and accuracy, as in the tutorial."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=learning_rate_schedule(config, steps_per_epoch),
+            beta_1=config.adam_beta_1,
+            beta_2=config.adam_beta_2,
+        ),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        # XLA on CPU measured 3-5x slower than TensorFlow's own kernels here.
+        jit_compile=False,
+    )
+    return model
+
+
+def steps_per_epoch(train_count: int, batch_size: int) -> int:
+    return math.ceil(train_count / batch_size)
+
+
+def count_parameters(model: keras.Model) -> int:
+    return int(model.count_params())
+
+
+def forward_flops_per_image(model: keras.Model) -> int:
+    """Multiply-adds times two of the convolution and dense layers, for one image."""
+    from keras import layers
+
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, height, width, filters = layer.output.shape
+            kernel_height, kernel_width = layer.kernel_size
+            input_channels = layer.input.shape[-1]
+            flops += 2 * height * width * filters * kernel_height * kernel_width * input_channels
+        elif isinstance(layer, layers.Dense):
+            flops += 2 * layer.input.shape[-1] * layer.units
+    return int(flops)
