@@ -202,13 +202,17 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits only what plain numpy arrays need; anything else is refused.
 
     Unpickling can call any importable function, so a tampered file could run
-    code. The classic MNIST pickle needs exactly these three names.
+    code. The classic MNIST pickle needs the three numpy names; ``_codecs.encode``
+    (which only turns text into bytes) is how Python 3 writes array buffers.
     """
 
     def find_class(self, module: str, name: str) -> Any:
+        import codecs
+
         from numpy._core.multiarray import _reconstruct
 
         allowed = {
+            ("_codecs", "encode"): codecs.encode,
             ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
             ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
             ("numpy", "ndarray"): np.ndarray,

@@ -158,7 +158,7 @@ def train(
         images, labels = inputs
         fit_arguments = {"x": images, "y": labels, "batch_size": config.batch_size, "shuffle": True}
     else:
-        fit_arguments = {"x": inputs}
+        fit_arguments = {"x": inputs, "shuffle": False}  # the pipeline shuffles
     validation_data = None
     if len(split.validation_images):
         validation_data = (split.validation_images, split.validation_labels)

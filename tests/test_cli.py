@@ -1,0 +1,126 @@
+"""The CLI end to end, in a fresh interpreter, as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from tests.helpers import run_cli
+
+RUN_FILES = {
+    # file: (width, height) for PNGs, None for others
+    "model.keras": None,
+    "config.json": None,
+    "history.csv": None,
+    "metrics.json": None,
+    "samples.png": (800, 875),
+    "predictions.png": (800, 875),
+    "training_curves.png": (1000, 400),
+}
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    runs_root = tmp_path_factory.mktemp("cli-runs")
+    result = run_cli(
+        "train", "--limit", "3000", "--epochs", "2", "--validation-split", "0.2",
+        "--seed", "4", "--runs-root", str(runs_root),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return runs_root, result
+
+
+def test_train_writes_every_file_of_the_run_folder(cli_run):
+    runs_root, _ = cli_run
+    run_dir = runs_root / "latest"
+    assert run_dir.is_symlink()
+    for name, size in RUN_FILES.items():
+        path = run_dir / name
+        assert path.stat().st_size > 0, name
+        if size is not None:
+            with Image.open(path) as image:
+                assert image.size == size, name
+    assert not list(run_dir.glob(".tmp-*")), "no temporary files left behind"
+
+
+def test_train_records_settings_history_and_metrics(cli_run):
+    runs_root, result = cli_run
+    run_dir = runs_root / "latest"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"]["preset"] == "fast"
+    assert config["config"]["limit"] == 3000
+    assert config["config"]["seed"] == 4
+    assert "keras" in config["versions"] and "tensorflow-cpu" in config["versions"]
+    with open(run_dir / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert set(rows[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.8 < metrics["test_accuracy"] <= 1.0
+    assert metrics["first_test_image"]["actual"] == "7"
+    assert f"test accuracy {100 * metrics['test_accuracy']:.2f}%" in result.stdout
+    assert "first test image: predicted" in result.stdout
+    # Not a terminal: one line per epoch, no progress bar.
+    assert result.stdout.count("epoch 1/2 |") == 1 and "epoch 2/2 |" in result.stdout
+    assert "━" not in result.stdout
+
+
+def test_show_writes_a_black_on_white_png(tmp_path):
+    out = tmp_path / "digit.png"
+    result = run_cli("show", "--index", "7", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "label 3" in result.stdout  # MNIST's training image 7 is a 3
+    with Image.open(out) as image:
+        assert image.size == (300, 330)
+        gray = image.convert("L")
+        # Mostly white paper with dark ink.
+        histogram = gray.histogram()
+        assert sum(histogram[200:]) > 0.6 * sum(histogram)
+        assert sum(histogram[:60]) > 0
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["show", "--index", "70000"], "--index 70000 is out of range"),
+        (["train", "--epochs", "0"], "--epochs must be at least 1"),
+        (["train", "--validation-split", "1"], "--validation-split must be in [0, 1)"),
+        (["train", "--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz: no such file"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(arguments, message):
+    result = run_cli(*arguments)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_preset_is_an_argparse_error():
+    result = run_cli("train", "--preset", "turbo")
+    assert result.returncode == 2
+    assert "invalid choice: 'turbo'" in result.stderr
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "from mnist_cnn.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [name for name in ('tensorflow', 'keras', 'matplotlib') if name in sys.modules]\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "heavy: []" in result.stdout, result.stdout + result.stderr
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(
+        [sys.executable.replace("python", "mnist-cnn"), "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "train" in result.stdout and "show" in result.stdout

@@ -1,0 +1,57 @@
+"""Training on real MNIST slices: it learns, it is reproducible, the split is Keras's."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mnist_cnn.config import preset_config
+from mnist_cnn.evaluate import evaluate
+from mnist_cnn.train import split_for_training, train
+
+
+def test_fast_preset_on_a_slice_learns_real_digits(trained_run, mnist):
+    # The session fixture trains the fast preset for one epoch on 10k images.
+    assert trained_run.metrics["test_accuracy"] >= 0.97
+    from mnist_cnn.runs import load_model
+
+    model = load_model(trained_run.run_dir)
+    evaluation = evaluate(model, mnist.test_images[:2000], mnist.test_labels[:2000])
+    assert evaluation.accuracy >= 0.95
+
+
+def test_same_seed_gives_the_same_metrics_and_another_seed_does_not(mnist):
+    def run(seed):
+        config = preset_config("fast", limit=2000, validation_split=0.2, seed=seed, epochs=2)
+        result = train(config, mnist)
+        return result.history, evaluate(
+            result.model, mnist.test_images[:500], mnist.test_labels[:500]
+        )
+
+    (history_a, evaluation_a), (history_b, evaluation_b) = run(5), run(5)
+    assert evaluation_a.loss == evaluation_b.loss
+    assert [row["val_loss"] for row in history_a] == [row["val_loss"] for row in history_b]
+    _, evaluation_c = run(6)
+    assert evaluation_c.loss != evaluation_a.loss
+
+
+def test_validation_is_the_tail_of_the_training_set_as_in_keras(mnist):
+    config = preset_config("seed", limit=1000)
+    split = split_for_training(mnist, config)
+    assert len(split.train_images) == 700 and len(split.validation_images) == 300
+    np.testing.assert_array_equal(split.validation_labels, mnist.train_labels[700:1000])
+    assert split.train_images.shape == (700, 28, 28, 1)
+    assert split.train_images.dtype == np.float32
+    assert 0.0 <= split.train_images.min() and split.train_images.max() == 1.0
+
+
+def test_history_has_one_row_per_epoch_with_timing(mnist):
+    config = preset_config("fast", limit=600, validation_split=0.5, epochs=3)
+    result = train(config, mnist)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    for row in result.history:
+        assert row["seconds"] > 0
+        assert all(
+            not math.isnan(row[key]) for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+        )
