@@ -17,9 +17,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mnist_cnn.config import PRESETS  # noqa: E402
-from mnist_cnn.data import load_mnist  # noqa: E402
-from mnist_cnn.train import train  # noqa: E402
+from mnist_cnn.config import PRESETS
+from mnist_cnn.data import load_mnist
+from mnist_cnn.train import train
 
 CANDIDATES = {
     "fast": [

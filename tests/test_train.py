@@ -43,7 +43,7 @@ def test_validation_is_the_tail_of_the_training_set_as_in_keras(mnist):
     np.testing.assert_array_equal(split.validation_labels, mnist.train_labels[700:1000])
     assert split.train_images.shape == (700, 28, 28, 1)
     assert split.train_images.dtype == np.float32
-    assert 0.0 <= split.train_images.min() and split.train_images.max() == 1.0
+    assert split.train_images.min() >= 0.0 and split.train_images.max() == 1.0
 
 
 def test_history_has_one_row_per_epoch_with_timing(mnist):
