@@ -111,7 +111,8 @@ def command_show(arguments: argparse.Namespace) -> int:
 
 def command_train(arguments: argparse.Namespace) -> int:
     from mnist_cnn.config import preset_config
-    from mnist_cnn.runs import new_run_dir
+    from mnist_cnn.report import format_evaluation
+    from mnist_cnn.runs import REPORT_FILE, new_run_dir
 
     config = preset_config(
         arguments.preset,
@@ -140,11 +141,83 @@ def command_train(arguments: argparse.Namespace) -> int:
         f"first test image: predicted {first['predicted']} "
         f"({100 * first['confidence']:.1f}%), actual {first['actual']}"
     )
+    print()
+    print(format_evaluation(summary.analysis.to_dict()))
     print(f"training took {metrics['train_seconds']:.1f}s; results in {summary.run_dir}")
+    print(f"report: {summary.run_dir / REPORT_FILE}")
     return 0
 
 
 command_train.needs_tensorflow = True  # type: ignore[attr-defined]
+
+
+def _run_class_names(run_or_model: Path) -> list[str] | None:
+    """The class names a run was trained with, from its config.json, if any."""
+    import json
+
+    config_path = (run_or_model if run_or_model.is_dir() else run_or_model.parent) / "config.json"
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))["data"]["class_names"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
+    import dataclasses
+
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.runs import resolve_model_path
+    from mnist_cnn.workflow import evaluate_run
+
+    resolve_model_path(run)  # a missing model is reported before data is loaded
+    dataset = load_mnist(arguments.data, class_names=arguments.class_names)
+    run_names = _run_class_names(run)
+    if arguments.class_names is None and run_names and len(run_names) == dataset.num_classes:
+        # Display the names the run was trained with (e.g. Fashion-MNIST's).
+        dataset = dataclasses.replace(dataset, class_names=tuple(run_names))
+    return evaluate_run(run, dataset, out_dir)
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.report import format_evaluation
+
+    analysis, out_dir = _evaluate(arguments, arguments.run, arguments.out_dir)
+    print(format_evaluation(analysis.to_dict()))
+    print(
+        f"wrote evaluation.json, confusion_matrix.png, misclassified.png and "
+        f"calibration.png to {out_dir}"
+    )
+    return 0
+
+
+command_evaluate.needs_tensorflow = True  # type: ignore[attr-defined]
+
+
+def command_report(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.runs import EVALUATION_FILE
+    from mnist_cnn.workflow import write_report
+
+    run_dir = arguments.run
+    if not run_dir.is_dir():
+        raise MnistCnnError(f"{run_dir}: no such run folder")
+    if arguments.reevaluate or not (run_dir / EVALUATION_FILE).exists():
+        _quiet_tensorflow()
+        _evaluate(arguments, run_dir)
+    path = write_report(run_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def command_compare(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.plots import comparison_figure
+    from mnist_cnn.report import comparison_rows, format_comparison
+    from mnist_cnn.runs import save_figure
+
+    rows = comparison_rows(arguments.runs)
+    print(format_comparison(rows))
+    save_figure(comparison_figure([(row["run"], row["history"]) for row in rows]), arguments.out)
+    print(f"wrote {arguments.out}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +293,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(train)
     train.set_defaults(handler=command_train)
+
+    evaluate = subcommands.add_parser(
+        "evaluate",
+        help="test metrics, per-class table, confusion matrix, worst errors and calibration",
+    )
+    evaluate.add_argument(
+        "run",
+        nargs="?",
+        type=Path,
+        default=Path("runs/latest"),
+        help="run folder or .keras model file (default: runs/latest)",
+    )
+    evaluate.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where to write the files (default: the run folder, or the model's folder)",
+    )
+    _add_data_options(evaluate)
+    evaluate.set_defaults(handler=command_evaluate)
+
+    report = subcommands.add_parser(
+        "report", help="write report.html, one self-contained page about a run"
+    )
+    report.add_argument(
+        "run", nargs="?", type=Path, default=Path("runs/latest"),
+        help="run folder (default: runs/latest)",
+    )  # fmt: skip
+    report.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="evaluate again even if evaluation.json exists (default: reuse it)",
+    )
+    _add_data_options(report)
+    report.set_defaults(handler=command_report)
+
+    compare = subcommands.add_parser("compare", help="compare runs in a table and one figure")
+    compare.add_argument("runs", nargs="+", type=Path, help="run folders to compare")
+    compare.add_argument(
+        "--out", type=Path, default=Path("comparison.png"),
+        help="figure of the validation curves (default: comparison.png)",
+    )  # fmt: skip
+    compare.set_defaults(handler=command_compare)
     return parser
 
 

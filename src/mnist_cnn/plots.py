@@ -83,3 +83,122 @@ def training_curves_figure(history: Sequence[dict[str, float]]) -> Figure:
         axes.legend()
         axes.xaxis.get_major_locator().set_params(integer=True)
     return figure
+
+
+def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str]) -> Figure:
+    """Counts in every cell; correct answers in blue on the diagonal, errors in reds.
+
+    The diagonal dwarfs the errors (hundreds against a handful), so the two are
+    coloured on separate scales: otherwise every error cell looks empty.
+    """
+    from matplotlib import colors
+
+    size = len(class_names)
+    figure = Figure(figsize=(1.2 + 0.55 * size, 1.0 + 0.55 * size), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    diagonal = np.eye(size, dtype=bool)
+    errors = np.ma.masked_where(diagonal | (confusion == 0), confusion)
+    correct = np.ma.masked_where(~diagonal, confusion)
+    white = colors.ListedColormap(["white"])
+    axes.imshow(np.zeros_like(confusion), cmap=white)
+    axes.imshow(correct, cmap="Blues", vmin=0, vmax=max(int(confusion.max()), 1) * 1.3)
+    error_max = max(int(errors.max()) if errors.count() else 1, 1)
+    axes.imshow(errors, cmap="Reds", vmin=0, vmax=error_max * 1.25)
+    for true in range(size):
+        for guess in range(size):
+            count = int(confusion[true, guess])
+            if count == 0 and true != guess:
+                continue
+            strong = (true == guess) or count > 0.6 * error_max
+            axes.text(
+                guess, true, str(count), ha="center", va="center", fontsize=8,
+                color="white" if strong else "black",
+            )  # fmt: skip
+    axes.set_xticks(range(size), class_names)
+    axes.set_yticks(range(size), class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title("Confusion matrix (errors in red)")
+    return figure
+
+
+def misclassified_figure(
+    images: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    confidences: np.ndarray,
+    class_names: Sequence[str],
+    columns: int = 6,
+) -> Figure:
+    """A gallery of wrong answers: "true → predicted (confidence)" under each."""
+    if len(images) == 0:
+        figure = Figure(figsize=(4, 1), dpi=100)
+        figure.text(0.5, 0.5, "No misclassified images", ha="center", va="center")
+        return figure
+    titles = [
+        f"{class_names[truth]} → {class_names[guess]} ({100 * confidence:.0f}%)"
+        for truth, guess, confidence in zip(labels, predicted, confidences, strict=True)
+    ]
+    return image_grid_figure(
+        images, titles, columns=min(columns, len(images)), colours=[WRONG_COLOUR] * len(images)
+    )
+
+
+def reliability_figure(
+    bin_edges: np.ndarray,
+    bin_confidence: np.ndarray,
+    bin_accuracy: np.ndarray,
+    bin_count: np.ndarray,
+    expected_calibration_error: float,
+) -> Figure:
+    """Reliability diagram (accuracy per confidence bin) above a confidence histogram."""
+    figure = Figure(figsize=(5, 5.5), dpi=100, layout="constrained")
+    top, bottom = figure.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    widths = np.diff(bin_edges)
+    filled = bin_count > 0
+    top.bar(
+        bin_edges[:-1][filled], bin_accuracy[filled], width=widths[filled], align="edge",
+        color=RIGHT_COLOUR, edgecolor="white", label="accuracy",
+    )  # fmt: skip
+    top.bar(
+        bin_edges[:-1][filled],
+        (bin_confidence - bin_accuracy)[filled],
+        bottom=bin_accuracy[filled],
+        width=widths[filled],
+        align="edge",
+        color=WRONG_COLOUR,
+        alpha=0.35,
+        label="gap to confidence",
+    )
+    top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+    top.set_ylabel("accuracy")
+    top.set_ylim(0, 1)
+    top.set_title(f"Reliability (ECE {100 * expected_calibration_error:.2f}%)")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar(bin_edges[:-1], bin_count, width=widths, align="edge", color="gray")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("confidence")
+    bottom.set_ylabel("images")
+    bottom.set_xlim(0, 1)
+    return figure
+
+
+def comparison_figure(curves: Sequence[tuple[str, Sequence[dict[str, float]]]]) -> Figure:
+    """Validation accuracy per epoch of several runs, overlaid (training accuracy if none)."""
+    figure = Figure(figsize=(7, 4), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for name, history in curves:
+        epochs = [row["epoch"] for row in history]
+        values = [row.get("val_accuracy", math.nan) for row in history]
+        label = name
+        if all(math.isnan(value) for value in values):
+            values = [row["accuracy"] for row in history]
+            label = f"{name} (training, no validation split)"
+        axes.plot(epochs, values, marker="o", label=label)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title("Validation accuracy per epoch")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    return figure

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from mnist_cnn.preprocess import to_model_input
+
+if TYPE_CHECKING:
+    import keras
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+REPORT_FILE = "report.html"
 LATEST_LINK = "latest"
 VERSIONED_PACKAGES = (
     "mnist-cnn",

@@ -13,10 +13,20 @@ from typing import Any
 
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
-from mnist_cnn.evaluate import evaluate
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.evaluate import Analysis, analyse, evaluate
+from mnist_cnn.files import write_json_atomic
 from mnist_cnn.models import count_parameters
-from mnist_cnn.plots import image_grid_figure, predictions_figure, training_curves_figure
+from mnist_cnn.plots import (
+    confusion_matrix_figure,
+    image_grid_figure,
+    misclassified_figure,
+    predictions_figure,
+    reliability_figure,
+    training_curves_figure,
+)
 from mnist_cnn.runs import (
+    EVALUATION_FILE,
     MODEL_FILE,
     point_latest_at,
     save_figure,
@@ -28,12 +38,14 @@ from mnist_cnn.runs import (
 from mnist_cnn.train import HISTORY_COLUMNS, EpochLineLogger, train
 
 GRID_SIZE = 25  # the tutorial draws the first 25 images
+GALLERY_SIZE = 24  # worst errors shown in misclassified.png
 
 
 @dataclass(frozen=True)
 class RunSummary:
     run_dir: Path
     metrics: dict[str, Any]
+    analysis: Analysis
 
 
 def describe_data(dataset: Dataset) -> dict[str, Any]:
@@ -102,5 +114,90 @@ def train_run(
         run_dir / "predictions.png",
     )
     save_figure(training_curves_figure(result.history), run_dir / "training_curves.png")
+    analysis = analyse(evaluation, names)
+    write_evaluation(run_dir, analysis, dataset.test_images)
+    write_report(run_dir)
     point_latest_at(run_dir)
-    return RunSummary(run_dir=run_dir, metrics=metrics)
+    return RunSummary(run_dir=run_dir, metrics=metrics, analysis=analysis)
+
+
+def check_model_fits_data(model: Any, dataset: Dataset, model_name: str) -> None:
+    """The model must answer as many classes as the dataset has."""
+    model_classes = int(model.output_shape[-1])
+    if model_classes != dataset.num_classes:
+        raise MnistCnnError(
+            f"{model_name}: the model has {model_classes} classes but the data "
+            f"({dataset.source}) has {dataset.num_classes}"
+        )
+
+
+def evaluate_model(model: Any, dataset: Dataset, model_name: str) -> Analysis:
+    """Evaluate ``model`` on the test set and analyse its errors."""
+    check_model_fits_data(model, dataset, model_name)
+    evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
+    return analyse(evaluation, dataset.class_names)
+
+
+def write_evaluation(out_dir: Path, analysis: Analysis, test_images: Any) -> list[Path]:
+    """evaluation.json, confusion_matrix.png, misclassified.png and calibration.png."""
+    predictions = analysis.evaluation.predictions
+    worst = analysis.worst_errors[:GALLERY_SIZE]
+    calibration = analysis.calibration
+    written = [
+        out_dir / EVALUATION_FILE,
+        out_dir / "confusion_matrix.png",
+        out_dir / "misclassified.png",
+        out_dir / "calibration.png",
+    ]
+    write_json_atomic(written[0], analysis.to_dict())
+    save_figure(confusion_matrix_figure(analysis.confusion, analysis.class_names), written[1])
+    save_figure(
+        misclassified_figure(
+            test_images[worst],
+            analysis.evaluation.labels[worst],
+            predictions.classes[worst],
+            predictions.confidences[worst],
+            analysis.class_names,
+        ),
+        written[2],
+    )
+    save_figure(
+        reliability_figure(
+            calibration.bin_edges,
+            calibration.bin_confidence,
+            calibration.bin_accuracy,
+            calibration.bin_count,
+            calibration.expected_calibration_error,
+        ),
+        written[3],
+    )
+    return written
+
+
+def evaluate_run(
+    run_or_model: Path, dataset: Dataset, out_dir: Path | None = None
+) -> tuple[Analysis, Path]:
+    """Load a run's model, evaluate and analyse it, and write the files into ``out_dir``.
+
+    ``out_dir`` defaults to the run folder (or the model file's folder).
+    """
+    from mnist_cnn.runs import load_model, resolve_model_path
+
+    model_path = resolve_model_path(run_or_model)
+    model = load_model(model_path)
+    analysis = evaluate_model(model, dataset, str(model_path))
+    out_dir = out_dir or model_path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_evaluation(out_dir, analysis, dataset.test_images)
+    return analysis, out_dir
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render ``report.html`` into the run folder, atomically."""
+    from mnist_cnn.files import write_text_atomic
+    from mnist_cnn.report import render_report
+    from mnist_cnn.runs import REPORT_FILE
+
+    path = run_dir / REPORT_FILE
+    write_text_atomic(path, render_report(run_dir))
+    return path
