@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mnist_cnn.errors import MnistCnnError
 
+EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DATA_ENVIRONMENT_VARIABLE = "MNIST_CNN_DATA"
@@ -151,30 +152,19 @@ def command_train(arguments: argparse.Namespace) -> int:
 command_train.needs_tensorflow = True  # type: ignore[attr-defined]
 
 
-def _run_class_names(run_or_model: Path) -> list[str] | None:
-    """The class names a run was trained with, from its config.json, if any."""
-    import json
-
-    config_path = (run_or_model if run_or_model.is_dir() else run_or_model.parent) / "config.json"
-    try:
-        return json.loads(config_path.read_text(encoding="utf-8"))["data"]["class_names"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
     import dataclasses
 
     from mnist_cnn.data import load_mnist
-    from mnist_cnn.runs import resolve_model_path
+    from mnist_cnn.runs import read_class_names, resolve_model_path
     from mnist_cnn.workflow import evaluate_run
 
-    resolve_model_path(run)  # a missing model is reported before data is loaded
+    model_path = resolve_model_path(run)  # a missing model is reported before data is loaded
     dataset = load_mnist(arguments.data, class_names=arguments.class_names)
-    run_names = _run_class_names(run)
-    if arguments.class_names is None and run_names and len(run_names) == dataset.num_classes:
+    if arguments.class_names is None:
         # Display the names the run was trained with (e.g. Fashion-MNIST's).
-        dataset = dataclasses.replace(dataset, class_names=tuple(run_names))
+        names = read_class_names(model_path.parent, dataset.num_classes)
+        dataset = dataclasses.replace(dataset, class_names=names)
     return evaluate_run(run, dataset, out_dir)
 
 
@@ -218,6 +208,86 @@ def command_compare(arguments: argparse.Namespace) -> int:
     save_figure(comparison_figure([(row["run"], row["history"]) for row in rows]), arguments.out)
     print(f"wrote {arguments.out}")
     return 0
+
+
+def command_predict(arguments: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    from mnist_cnn.predict import answer_pictures, load_classifier, read_pictures
+
+    if not 0.0 <= arguments.min_confidence <= 1.0:
+        raise MnistCnnError(f"--min-confidence must be in [0, 1], got {arguments.min_confidence}")
+    if arguments.engine == "keras":
+        _quiet_tensorflow()
+    classifier = load_classifier(arguments.model, arguments.engine)
+    pictures = read_pictures(arguments.paths)
+    answers = answer_pictures(
+        pictures, classifier, multi=arguments.multi, min_confidence=arguments.min_confidence
+    )
+    for answer in answers:
+        if answer.error:
+            print(f"error: {answer.error}", file=sys.stderr)
+
+    if arguments.json:
+        print(json.dumps([answer.to_dict() for answer in answers], indent=2))
+    elif arguments.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["file", "digit", "confidence", "uncertain", "top3", "note"])
+        for answer in answers:
+            writer.writerow(_csv_row(answer))
+    else:
+        print(_answers_table(answers))
+
+    if arguments.show_preprocessed:
+        from mnist_cnn.plots import preprocessed_strip_figure
+        from mnist_cnn.runs import save_figure
+
+        shown = [(answer.name, digit) for answer in answers for digit in answer.digits]
+        if shown:
+            figure = preprocessed_strip_figure(
+                [digit.image for _, digit in shown],
+                [f"{Path(name).name}: {digit.digit}" for name, digit in shown],
+            )
+            save_figure(figure, arguments.show_preprocessed)
+            print(f"wrote {arguments.show_preprocessed}", file=sys.stderr)
+    return EXIT_SOME_FAILED if any(answer.error for answer in answers) else 0
+
+
+def _csv_row(answer) -> list:
+    if answer.error:
+        return [answer.name, "", "", "", "", answer.error]
+    if not answer.digits:
+        return [answer.name, "", "", "", "", answer.reason]
+    top = " ".join(f"{name}:{p:.4f}" for name, p in answer.digits[0].top)
+    confidence = min(digit.confidence for digit in answer.digits)
+    uncertain = any(digit.uncertain for digit in answer.digits)
+    return [answer.name, answer.text, f"{confidence:.4f}", uncertain, top, ""]
+
+
+def _answers_table(answers) -> str:
+    width = max([4, *(len(answer.name) for answer in answers)])
+
+    def row(name: str, digit: str, confidence: str, note: str) -> str:
+        return f"{name:{width}s}  {digit:>6s}  {confidence:>10s}  {note}"
+
+    lines = [row("file", "digit", "confidence", "top 3")]
+    for answer in answers:
+        if answer.error:
+            lines.append(row(answer.name, "-", "-", "error (see above)"))
+        elif not answer.digits:
+            lines.append(row(answer.name, "-", "-", answer.reason or ""))
+        else:
+            least = min(digit.confidence for digit in answer.digits)
+            flag = "  (uncertain)" if any(digit.uncertain for digit in answer.digits) else ""
+            if len(answer.digits) == 1:
+                note = "  ".join(f"{name} {100 * p:.1f}%" for name, p in answer.digits[0].top)
+            else:
+                note = "digits " + " ".join(
+                    f"{d.digit}:{100 * d.confidence:.0f}%" for d in answer.digits
+                )
+            lines.append(row(answer.name, answer.text, f"{100 * least:.1f}%", note + flag))
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,6 +406,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="figure of the validation curves (default: comparison.png)",
     )  # fmt: skip
     compare.set_defaults(handler=command_compare)
+
+    from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE
+
+    predict = subcommands.add_parser(
+        "predict",
+        help="read digits in your own pictures (photos, drawings) or .npy arrays",
+        description=(
+            "Read handwritten digits. Pictures are made MNIST-like first: inverted if dark "
+            "on light, lighting evened out, cropped, scaled into 20x20 and centred by mass. "
+            "Exit code 0 when every input was answered, 1 when some failed, 2 for usage errors."
+        ),
+    )
+    predict.add_argument(
+        "paths", nargs="+", type=Path,
+        help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP), folders, or .npy arrays",
+    )  # fmt: skip
+    predict.add_argument(
+        "--model", type=Path, default=Path("runs/latest"),
+        help="run folder or model file (default: runs/latest)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--engine", choices=("keras", "onnx"), default="keras",
+        help="keras, or onnx for a fast start without TensorFlow (default: keras)",
+    )  # fmt: skip
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (default: a table)")
+    output.add_argument("--csv", action="store_true", help="print CSV (default: a table)")
+    predict.add_argument(
+        "--multi", action="store_true",
+        help="read several digits, left to right, as one number (default: one digit)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+        help=f"answers below this are marked uncertain (default: {DEFAULT_MIN_CONFIDENCE})",
+    )  # fmt: skip
+    predict.add_argument(
+        "--show-preprocessed", type=Path, default=None, metavar="OUT.png",
+        help="write a strip of the 28x28 images the model saw (default: none)",
+    )  # fmt: skip
+    predict.set_defaults(handler=command_predict)
     return parser
 
 

@@ -69,24 +69,23 @@ def _fast_layers(layers):
 
 
 def _accurate_layers(layers):
-    def conv_block(filters: int) -> list:
-        # No bias: batch norm's offset does its job.
-        return [
-            layers.Conv2D(filters, kernel_size=3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
-            layers.ReLU(),
-        ]
-
+    # The fast net, twice as wide, with batch norm and dropout so that it can
+    # use augmented data for several epochs without overfitting. A VGG-style
+    # stack of "same" 3x3 convolutions at 28x28 measured 8x slower per epoch.
     return [
-        *conv_block(32),  # (N, 28, 28, 32)
-        *conv_block(32),
-        layers.MaxPooling2D(pool_size=2),  # (N, 14, 14, 32)
-        *conv_block(64),
-        *conv_block(64),
-        layers.MaxPooling2D(pool_size=2),  # (N, 7, 7, 64)
-        *conv_block(128),
-        layers.GlobalAveragePooling2D(),  # (N, 128)
-        layers.Dropout(0.2),
+        layers.Conv2D(32, kernel_size=5, use_bias=False),  # (N, 24, 24, 32)
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(pool_size=2),  # (N, 12, 12, 32)
+        layers.ReLU(),
+        layers.Conv2D(64, kernel_size=3, use_bias=False),  # (N, 10, 10, 64)
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(pool_size=2),  # (N, 5, 5, 64)
+        layers.ReLU(),
+        layers.Flatten(),  # (N, 1600)
+        layers.Dense(256, use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.Dropout(0.3),
     ]
 
 

@@ -202,3 +202,8 @@ def comparison_figure(curves: Sequence[tuple[str, Sequence[dict[str, float]]]]) 
     axes.legend(fontsize=8)
     axes.xaxis.get_major_locator().set_params(integer=True)
     return figure
+
+
+def preprocessed_strip_figure(images: Sequence[np.ndarray], titles: Sequence[str]) -> Figure:
+    """The 28x28 images the model saw, in a row (wrapping after ten)."""
+    return image_grid_figure(np.asarray(images), titles, columns=min(10, len(images)))

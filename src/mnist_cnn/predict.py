@@ -1,16 +1,42 @@
-"""Running a trained model on images."""
+"""Running a trained model: on MNIST arrays, and on people's own pictures.
+
+The model is reached through a ``Classifier``: a name, the class names and a
+function from model inputs to probabilities. Keras and ONNX Runtime both
+provide one, so this module never imports TensorFlow itself.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_cnn.preprocess import to_model_input
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocess import (
+    NO_DIGIT,
+    PreparedDigit,
+    array_to_gray,
+    decode_image,
+    prepare_digit,
+    prepare_digits,
+    to_model_input,
+)
 
 if TYPE_CHECKING:
     import keras
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+ARRAY_SUFFIX = ".npy"
+READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ARRAY_SUFFIX)
+# A prediction below this confidence is marked uncertain. Chosen on validation
+# data: below 0.6 the fast preset's held-out accuracy falls under 50%, so such
+# an answer is more likely wrong than right (benchmarks/choose_min_confidence.py).
+DEFAULT_MIN_CONFIDENCE = 0.6
+
+ProbabilityFunction = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -21,35 +47,259 @@ class Predictions:
     classes: np.ndarray  # (N,) int, the argmax
     confidences: np.ndarray  # (N,) float32, the probability of the chosen class
 
+    @classmethod
+    def from_probabilities(cls, probabilities: np.ndarray) -> Predictions:
+        classes = probabilities.argmax(axis=1)
+        return cls(
+            probabilities=probabilities,
+            classes=classes,
+            confidences=probabilities[np.arange(len(classes)), classes],
+        )
+
     def top(self, index: int, count: int = 3) -> list[tuple[int, float]]:
         """The ``count`` most probable classes of image ``index``, best first."""
         order = np.argsort(self.probabilities[index])[::-1][:count]
         return [(int(cls), float(self.probabilities[index, cls])) for cls in order]
 
 
+@dataclass(frozen=True)
+class Classifier:
+    """A loaded model, whatever runs it."""
+
+    name: str  # where it came from, for messages
+    class_names: tuple[str, ...]
+    probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def keras_probability_function(model: keras.Model, batch_size: int = 1000) -> ProbabilityFunction:
+    """Calls the model directly on batches.
+
+    ``model.predict`` builds a data pipeline per call, which costs milliseconds
+    for a single image; a direct call does not.
+    """
+
+    def probabilities(model_inputs: np.ndarray) -> np.ndarray:
+        batches = [
+            np.asarray(model(model_inputs[start : start + batch_size], training=False))
+            for start in range(0, len(model_inputs), batch_size)
+        ]
+        if not batches:
+            return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+        return np.concatenate(batches).astype(np.float32)
+
+    return probabilities
+
+
 def predict_probabilities(
     model: keras.Model, model_inputs: np.ndarray, batch_size: int = 1000
 ) -> np.ndarray:
-    """(N, 28, 28, 1) float32 in [0, 1] -> (N, classes) float32 probabilities.
-
-    Calls the model directly on batches: ``model.predict`` builds a data
-    pipeline per call, which costs milliseconds for a single image.
-    """
-    batches = [
-        np.asarray(model(model_inputs[start : start + batch_size], training=False))
-        for start in range(0, len(model_inputs), batch_size)
-    ]
-    if not batches:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return np.concatenate(batches).astype(np.float32)
+    """(N, 28, 28, 1) float32 in [0, 1] -> (N, classes) float32 probabilities."""
+    return keras_probability_function(model, batch_size)(model_inputs)
 
 
 def predict(model: keras.Model, images: np.ndarray, batch_size: int = 1000) -> Predictions:
-    """Classify (N, 28, 28) uint8 images in [0, 255]."""
-    probabilities = predict_probabilities(model, to_model_input(images), batch_size)
-    classes = probabilities.argmax(axis=1)
-    return Predictions(
-        probabilities=probabilities,
-        classes=classes,
-        confidences=probabilities[np.arange(len(classes)), classes],
+    """Classify (N, 28, 28) uint8 MNIST-style images in [0, 255]."""
+    return Predictions.from_probabilities(
+        predict_probabilities(model, to_model_input(images), batch_size)
+    )
+
+
+# People's own pictures ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One input to answer: a grayscale picture, or the problem that stopped it."""
+
+    name: str  # the file, with [i] for one image of an array
+    gray: np.ndarray | None = None  # (H, W) float32 in [0, 1]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DigitAnswer:
+    digit: str  # the class name
+    confidence: float
+    top: list[tuple[str, float]]  # best three (class name, probability)
+    uncertain: bool  # confidence under the threshold
+    image: np.ndarray  # (28, 28) uint8, what the model saw
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer for one picture: one digit, several (--multi), none, or an error."""
+
+    name: str
+    digits: list[DigitAnswer] = field(default_factory=list)
+    reason: str | None = None  # e.g. "no digit found"
+    error: str | None = None  # a one-line problem with the input
+
+    @property
+    def text(self) -> str:
+        """The digits read, as one string ("" when none)."""
+        return "".join(digit.digit for digit in self.digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"file": self.name}
+        if self.error:
+            return {**result, "error": self.error}
+        if not self.digits:
+            return {**result, "digit": None, "reason": self.reason}
+        first = self.digits[0]
+        if len(self.digits) == 1:
+            result.update(
+                digit=first.digit,
+                confidence=first.confidence,
+                uncertain=first.uncertain,
+                top3=[{"digit": name, "probability": p} for name, p in first.top],
+            )
+        else:
+            result.update(
+                number=self.text,
+                digits=[
+                    {"digit": d.digit, "confidence": d.confidence, "uncertain": d.uncertain}
+                    for d in self.digits
+                ],
+            )
+        return result
+
+
+def read_pictures(paths: Sequence[Path]) -> list[Picture]:
+    """Expand folders (recursively) and read every image and .npy array.
+
+    Problems become ``Picture(error=...)`` entries, so one bad file never stops
+    the others.
+    """
+    pictures: list[Picture] = []
+    for path in paths:
+        if path.is_dir():
+            files = sorted(
+                candidate
+                for candidate in path.rglob("*")
+                if candidate.is_file()
+                and candidate.suffix.lower() in (*IMAGE_SUFFIXES, ARRAY_SUFFIX)
+            )
+            if not files:
+                pictures.append(Picture(name=str(path), error=f"{path}: folder holds no images"))
+            pictures.extend(picture for file in files for picture in _read_file(file))
+        else:
+            pictures.extend(_read_file(path))
+    return pictures
+
+
+def _read_file(path: Path) -> Iterable[Picture]:
+    name = str(path)
+    try:
+        if not path.exists():
+            raise MnistCnnError(f"{name}: no such file")
+        if path.suffix.lower() == ARRAY_SUFFIX:
+            yield from _read_array(path)
+            return
+        yield Picture(name=name, gray=decode_image(path.read_bytes(), name))
+    except MnistCnnError as error:
+        yield Picture(name=name, error=str(error))
+    except OSError as error:
+        yield Picture(name=name, error=f"{name}: cannot read ({error.strerror or error})")
+
+
+def _read_array(path: Path) -> Iterable[Picture]:
+    name = str(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise MnistCnnError(f"{name}: not a readable .npy array ({error})") from None
+    if array.ndim == 2 and array.shape == (28, 28):
+        yield Picture(name=name, gray=array_to_gray(array, name))
+    elif array.ndim == 3 and array.shape[1:] == (28, 28):
+        grays = [array_to_gray(image, name) for image in array]  # checks the dtype once per image
+        yield from (Picture(name=f"{name}[{index}]", gray=gray) for index, gray in enumerate(grays))
+    else:
+        raise MnistCnnError(
+            f"{name}: array of shape {array.shape}, expected (28, 28) or (N, 28, 28)"
+        )
+
+
+def answer_pictures(
+    pictures: Sequence[Picture],
+    classifier: Classifier,
+    *,
+    multi: bool = False,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+) -> list[Answer]:
+    """Preprocess every picture, classify all digits in one batch, and answer each."""
+    prepared: list[list[PreparedDigit] | None] = []
+    for picture in pictures:
+        if picture.error is not None or picture.gray is None:
+            prepared.append(None)
+        elif multi:
+            prepared.append(prepare_digits(picture.gray))
+        else:
+            digit = prepare_digit(picture.gray)
+            prepared.append([digit] if digit.image is not None else [])
+    images = [digit.image for digits in prepared if digits for digit in digits]
+    probabilities = (
+        classifier.probabilities(to_model_input(np.stack(images)))
+        if images
+        else np.zeros((0, len(classifier.class_names)), dtype=np.float32)
+    )
+    predictions = Predictions.from_probabilities(probabilities)
+
+    answers, position = [], 0
+    for picture, digits in zip(pictures, prepared, strict=True):
+        if digits is None:
+            answers.append(Answer(name=picture.name, error=picture.error))
+            continue
+        if not digits:
+            answers.append(Answer(name=picture.name, reason=NO_DIGIT))
+            continue
+        found = []
+        for digit in digits:
+            confidence = float(predictions.confidences[position])
+            found.append(
+                DigitAnswer(
+                    digit=classifier.class_names[int(predictions.classes[position])],
+                    confidence=confidence,
+                    top=[(classifier.class_names[cls], p) for cls, p in predictions.top(position)],
+                    uncertain=confidence < min_confidence,
+                    image=digit.image,
+                )
+            )
+            position += 1
+        answers.append(Answer(name=picture.name, digits=found))
+    return answers
+
+
+def answer_picture(
+    gray: np.ndarray, classifier: Classifier, *, multi: bool = False,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE, name: str = "image",
+) -> Answer:  # fmt: skip
+    """One picture's answer (the web server's entry point)."""
+    return answer_pictures(
+        [Picture(name=name, gray=gray)], classifier, multi=multi, min_confidence=min_confidence
+    )[0]
+
+
+def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
+    """Load a run's model (or a model file) for the chosen engine: keras or onnx.
+
+    The ONNX engine runs on ONNX Runtime and never imports TensorFlow.
+    """
+    from mnist_cnn.runs import read_class_names, resolve_model_path
+
+    if engine == "onnx":
+        from mnist_cnn.export import load_onnx_classifier
+
+        return load_onnx_classifier(run_or_model)
+    if engine != "keras":
+        raise MnistCnnError(f"unknown engine {engine!r}; choose keras or onnx")
+    from mnist_cnn.runs import load_model
+
+    model_path = resolve_model_path(run_or_model)
+    model = load_model(model_path)
+    classes = int(model.output_shape[-1])
+    return Classifier(
+        name=str(model_path),
+        class_names=read_class_names(model_path.parent, classes),
+        probabilities=keras_probability_function(model),
     )

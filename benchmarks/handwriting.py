@@ -1,0 +1,228 @@
+"""How well does `predict` read the kinds of pictures people make?
+
+Turns MNIST test digits into photos and drawings: dark ink on white or tinted
+paper, canvases from 100 to 1,000 px, the digit off-centre and at various
+sizes, slight rotation, thick and thin pens, shading across the page, JPEG
+compression, and strips of three digits. Then reads them three ways: with the
+MNIST-faithful preprocessing, with a plain resize to 28x28, and with a plain
+resize plus inversion; and prints each accuracy beside the model's plain MNIST
+test accuracy on the same digits.
+
+Usage: python benchmarks/handwriting.py [--model runs/latest] [--count 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+from scipy import ndimage
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def render_digit(digit: np.ndarray, generator: np.random.Generator) -> tuple[bytes, str]:
+    """One MNIST digit (28, 28) uint8 as a photo-like picture; returns (file bytes, format)."""
+    canvas = int(generator.integers(100, 1001))
+    height_fraction = generator.uniform(0.3, 0.8)  # digit height / canvas
+    ink = _ink_at_size(digit, int(canvas * height_fraction), generator)
+    page = _page(canvas, canvas, generator)
+    top = int(generator.integers(0, canvas - ink.shape[0] + 1))
+    left = int(generator.integers(0, canvas - ink.shape[1] + 1))
+    return _photograph(page, [(ink, top, left)], generator)
+
+
+def render_number(digits: list[np.ndarray], generator: np.random.Generator) -> tuple[bytes, str]:
+    """Several MNIST digits written left to right on one strip."""
+    height = int(generator.integers(100, 301))
+    digit_height = int(height * generator.uniform(0.5, 0.75))
+    inks = [_ink_at_size(digit, digit_height, generator, rotation=5) for digit in digits]
+    gaps = [int(generator.integers(digit_height // 8, digit_height // 3)) for _ in inks]
+    width = sum(ink.shape[1] for ink in inks) + sum(gaps) + digit_height // 2
+    page = _page(height, width, generator)
+    placed, left = [], digit_height // 4
+    for ink, gap in zip(inks, gaps, strict=True):
+        top = int(generator.integers(0, height - ink.shape[0] + 1))
+        placed.append((ink, top, left))
+        left += ink.shape[1] + gap
+    return _photograph(page, placed, generator)
+
+
+def _ink_at_size(
+    digit: np.ndarray, height: int, generator: np.random.Generator, rotation: float = 12
+) -> np.ndarray:
+    """The digit's ink in [0, 1], scaled to ``height`` px, rotated, pen thickness changed."""
+    rows = np.flatnonzero(digit.any(axis=1))
+    columns = np.flatnonzero(digit.any(axis=0))
+    crop = digit[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1].astype(np.float32) / 255
+    scale = height / crop.shape[0]
+    size = (max(2, round(crop.shape[1] * scale)), max(2, height))
+    ink = np.asarray(
+        Image.fromarray(crop, mode="F").resize(size, Image.Resampling.BICUBIC), dtype=np.float32
+    )
+    ink = np.pad(np.clip(ink, 0, 1), max(2, height // 6))
+    ink = ndimage.rotate(ink, generator.uniform(-rotation, rotation), reshape=True, order=1)
+    pen = generator.choice(["thin", "normal", "thick"])
+    radius = max(1, round(height / 60))
+    if pen == "thick":
+        ink = ndimage.grey_dilation(ink, size=(2 * radius + 1, 2 * radius + 1))
+    elif pen == "thin":
+        ink = ndimage.grey_erosion(ink, size=(2 * radius + 1, 2 * radius + 1))
+        if ink.max() < 0.3:  # eroded away: keep the normal pen
+            ink = ndimage.rotate(ink, 0, order=1)
+    return np.clip((ink - 0.1) / 0.8, 0, 1)
+
+
+def _page(height: int, width: int, generator: np.random.Generator) -> np.ndarray:
+    """Paper: white or tinted RGB, with lighting that falls off across the page."""
+    tint = generator.uniform(0.75, 1.0, size=3) if generator.random() < 0.5 else np.ones(3)
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = generator.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * columns / width + np.sin(angle) * rows / height
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    light = 1.0 - generator.uniform(0.0, 0.45) * ramp  # shading across the page
+    grain = generator.normal(0, 0.02, size=(height, width))
+    return np.clip(light[..., None] * tint + grain[..., None], 0, 1)
+
+
+def _photograph(
+    page: np.ndarray, placed: list[tuple[np.ndarray, int, int]], generator: np.random.Generator
+) -> tuple[bytes, str]:
+    ink_colour = generator.uniform(0.0, 0.25, size=3)  # black, blue-black, pencil grey
+    picture = page.copy()
+    for ink, top, left in placed:
+        bottom = min(picture.shape[0], top + ink.shape[0])
+        right = min(picture.shape[1], left + ink.shape[1])
+        alpha = ink[: bottom - top, : right - left, None]
+        region = picture[top:bottom, left:right]
+        picture[top:bottom, left:right] = region * (1 - alpha) + ink_colour * alpha
+    image = Image.fromarray(np.round(picture * 255).astype(np.uint8), mode="RGB")
+    image = image.filter(ImageFilter.GaussianBlur(generator.uniform(0, 1.2)))
+    buffer = io.BytesIO()
+    if generator.random() < 0.6:
+        image.save(buffer, format="JPEG", quality=int(generator.integers(40, 91)))
+        return buffer.getvalue(), "jpeg"
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), "png"
+
+
+def plain_resize(gray: np.ndarray, invert: bool) -> np.ndarray:
+    """The naive route: squash the whole picture to 28x28."""
+    image = Image.fromarray(np.round(gray * 255).astype(np.uint8)).resize((28, 28))
+    array = np.asarray(image)
+    return 255 - array if invert else array
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", type=Path, default=Path("runs/latest"), help="(default: runs/latest)"
+    )
+    parser.add_argument("--count", type=int, default=1000, help="single digits (default: 1000)")
+    parser.add_argument(
+        "--numbers", type=int, default=200, help="three-digit strips (default: 200)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    parser.add_argument(
+        "--save-examples", type=Path, default=None, help="folder for a few pictures"
+    )
+    arguments = parser.parse_args()
+
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.predict import Picture, answer_pictures, load_classifier, predict
+    from mnist_cnn.preprocess import decode_image, to_model_input
+    from mnist_cnn.runs import load_model
+
+    dataset = load_mnist(allow_download=False)
+    classifier = load_classifier(arguments.model)
+    generator = np.random.default_rng(arguments.seed)
+    indices = generator.choice(len(dataset.test_images), arguments.count, replace=False)
+    digits, labels = dataset.test_images[indices], dataset.test_labels[indices]
+
+    started = time.perf_counter()
+    grays = []
+    for number, digit in enumerate(digits):
+        data, kind = render_digit(digit, generator)
+        if arguments.save_examples and number < 12:
+            arguments.save_examples.mkdir(parents=True, exist_ok=True)
+            (arguments.save_examples / f"digit-{number}-{labels[number]}.{kind}").write_bytes(data)
+        grays.append(decode_image(data, f"digit {number}"))
+    render_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    answers = answer_pictures(
+        [Picture(name=str(i), gray=gray) for i, gray in enumerate(grays)], classifier
+    )
+    preprocess_seconds = time.perf_counter() - started
+    read = np.array([int(a.text) if a.text else -1 for a in answers])
+    model = load_model(arguments.model)
+    rows = {
+        "MNIST test images as they are": float(np.mean(predict(model, digits).classes == labels)),
+        "pictures, MNIST-faithful preprocessing (predict)": float(np.mean(read == labels)),
+    }
+    for invert in (False, True):
+        squashed = np.stack([plain_resize(gray, invert) for gray in grays])
+        classes = classifier.probabilities(to_model_input(squashed)).argmax(axis=1)
+        name = "pictures, plain resize to 28x28" + (" and inversion" if invert else "")
+        rows[name] = float(np.mean(classes == labels))
+
+    number_digits = dataset.test_images[generator.choice(10_000, (arguments.numbers, 3))]
+    number_labels = []
+    strip_pictures = []
+    for number, triple in enumerate(number_digits):
+        data, _ = render_number(list(triple), generator)
+        strip_pictures.append(Picture(name=f"n{number}", gray=decode_image(data)))
+    strip_indices = [
+        [
+            int(np.flatnonzero((dataset.test_images == digit).all(axis=(1, 2)))[0])
+            for digit in triple
+        ]
+        for triple in number_digits
+    ]
+    number_labels = [
+        "".join(str(dataset.test_labels[i]) for i in triple) for triple in strip_indices
+    ]
+    strip_answers = answer_pictures(strip_pictures, classifier, multi=True)
+    rows["three-digit strips, whole number right (--multi)"] = float(
+        np.mean(
+            [
+                answer.text == truth
+                for answer, truth in zip(strip_answers, number_labels, strict=True)
+            ]
+        )
+    )
+
+    gap = (
+        rows["MNIST test images as they are"]
+        - rows["pictures, MNIST-faithful preprocessing (predict)"]
+    )
+    print(f"model {arguments.model}; {arguments.count} digits, {arguments.numbers} strips; "
+          f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores")  # fmt: skip
+    print(f"{'input':55s} {'accuracy':>9s}")
+    for name, accuracy in rows.items():
+        print(f"{name:55s} {100 * accuracy:8.2f}%")
+    print(f"gap between MNIST and pictures: {100 * gap:.2f} points")
+    print(f"render {render_seconds:.1f}s, preprocess + predict {preprocess_seconds:.1f}s "
+          f"({1000 * preprocess_seconds / arguments.count:.1f} ms per picture)")  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "handwriting.json").write_text(
+        json.dumps(
+            {"model": str(arguments.model), "count": arguments.count, "numbers": arguments.numbers,
+             "seed": arguments.seed, "accuracy": rows, "gap_points": 100 * gap,
+             "ms_per_picture": 1000 * preprocess_seconds / arguments.count},
+            indent=2,
+        )
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
