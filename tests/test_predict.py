@@ -100,7 +100,7 @@ def test_cli_json_output(pictures_dir, trained_run):
     first = next(answer for answer in answers if answer["file"].endswith("digit0.png"))
     assert first["digit"] == "7"
     assert 0.0 <= first["confidence"] <= 1.0
-    assert [entry["digit"] for entry in first["top3"]][0] == "7"
+    assert first["top3"][0]["digit"] == "7"
     assert len(first["top3"]) == 3
 
 
