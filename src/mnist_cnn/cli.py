@@ -110,20 +110,39 @@ def command_show(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def command_train(arguments: argparse.Namespace) -> int:
-    from mnist_cnn.config import preset_config
-    from mnist_cnn.report import format_evaluation
-    from mnist_cnn.runs import REPORT_FILE, new_run_dir
+TRAINING_OPTIONS = ("preset", "epochs", "batch_size", "validation_split", "seed", "limit")
 
-    config = preset_config(
-        arguments.preset,
-        epochs=arguments.epochs,
-        batch_size=arguments.batch_size,
-        validation_split=arguments.validation_split,
-        seed=arguments.seed,
-        limit=arguments.limit,
-    )
-    dataset = _load_dataset(arguments)
+
+def command_train(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.config import DEFAULT_PRESET, TrainConfig, preset_config
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.report import format_evaluation
+    from mnist_cnn.runs import REPORT_FILE, new_run_dir, read_config
+    from mnist_cnn.train import Checkpoints
+
+    if arguments.resume is not None:
+        given = [name for name in TRAINING_OPTIONS if getattr(arguments, name) is not None]
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise MnistCnnError(f"--resume continues a run with its own settings; drop {flags}")
+        run_dir = arguments.resume.resolve()
+        stored = read_config(run_dir)
+        Checkpoints(run_dir).read_state()  # no checkpoint: say so before loading anything
+        config = TrainConfig.from_dict(stored["config"])
+        data_path = arguments.data or _stored_path(stored)
+        class_names = arguments.class_names or stored.get("data", {}).get("class_names")
+    else:
+        config = preset_config(
+            arguments.preset or DEFAULT_PRESET,
+            epochs=arguments.epochs,
+            batch_size=arguments.batch_size,
+            validation_split=arguments.validation_split,
+            seed=arguments.seed,
+            limit=arguments.limit,
+        )
+        run_dir = None
+        data_path, class_names = arguments.data, arguments.class_names
+    dataset = load_mnist(data_path, class_names=class_names)
     print(f"data: {dataset.source}")
     print(
         f"train images {dataset.train_images.shape}, test images {dataset.test_images.shape}, "
@@ -132,9 +151,26 @@ def command_train(arguments: argparse.Namespace) -> int:
 
     from mnist_cnn.workflow import train_run
 
-    run_dir = arguments.run_dir or new_run_dir(arguments.runs_root, config.preset)
-    print(f"training preset {config.preset!r} into {run_dir}")
-    summary = train_run(config, dataset, run_dir, progress_bar=sys.stdout.isatty())
+    run_dir = run_dir or arguments.run_dir or new_run_dir(arguments.runs_root, config.preset)
+    verb = "resuming" if arguments.resume else "training"
+    print(f"{verb} preset {config.preset!r} in {run_dir}", flush=True)
+    try:
+        summary = train_run(
+            config,
+            dataset,
+            run_dir,
+            data_path=data_path,
+            resume=arguments.resume is not None,
+            keep=arguments.keep,
+            progress_bar=sys.stdout.isatty(),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: every completed epoch is saved; continue with\n"
+            f"  mnist-cnn train --resume {run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     metrics = summary.metrics
     first = metrics["first_test_image"]
     print(f"test accuracy {100 * metrics['test_accuracy']:.2f}% (loss {metrics['test_loss']:.4f})")
@@ -150,6 +186,11 @@ def command_train(arguments: argparse.Namespace) -> int:
 
 
 command_train.needs_tensorflow = True  # type: ignore[attr-defined]
+
+
+def _stored_path(stored: dict) -> Path | None:
+    path = stored.get("data", {}).get("path")
+    return Path(path) if path else None
 
 
 def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
@@ -322,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--preset",
         choices=tuple(PRESETS),
-        default=DEFAULT_PRESET,
+        default=None,
         help=f"settings to start from; 'seed' is the tutorial's model (default: {DEFAULT_PRESET})",
     )
     train.add_argument(
@@ -360,6 +401,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("runs"),
         help="where new run folders go (default: runs)",
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last completed epoch (default: a new run)",
+    )
+    train.add_argument(
+        "--keep",
+        choices=("last", "best"),
+        default="last",
+        help=(
+            "model.keras is the last epoch's model, or the one with the best validation "
+            "accuracy; best.keras is kept beside it when there is a validation split "
+            "(default: last)"
+        ),
     )
     _add_data_options(train)
     train.set_defaults(handler=command_train)

@@ -54,7 +54,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        try:
+            return cls(**{key: value for key, value in values.items() if key in known})
+        except TypeError as error:
+            raise MnistCnnError(f"incomplete training settings ({error})") from None
 
 
 PRESETS: dict[str, TrainConfig] = {

@@ -65,6 +65,7 @@ def new_run_dir(runs_root: Path, preset: str, now: dt.datetime | None = None) ->
 
 def point_latest_at(run_dir: Path) -> None:
     """Make ``<run_dir's parent>/latest`` a relative symlink to ``run_dir``, atomically."""
+    run_dir = run_dir.resolve()  # "runs/latest" itself must not become a loop
     link = run_dir.parent / LATEST_LINK
     if link.exists() and not link.is_symlink():
         return  # A real folder called "latest" belongs to the user; leave it alone.

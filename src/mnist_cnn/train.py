@@ -1,20 +1,37 @@
-"""Training: from a config and a dataset to a trained model and its history."""
+"""Training: from a config and a dataset to a trained model and its history.
+
+Training runs one ``fit`` call per epoch, with the epoch's shuffle order and
+random seed derived from (seed, epoch). That makes every epoch reproducible on
+its own, so a run resumed from a checkpoint after a crash draws the same
+batches as one that was never interrupted. With a ``Checkpoints`` object, the
+full training state (weights, optimizer moments and step count, which is the
+schedule position, and the history) is saved atomically after each epoch.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.files import atomic_path, write_json_atomic
 from mnist_cnn.models import build_model, compile_model, steps_per_epoch
 from mnist_cnn.preprocess import to_model_input
+from mnist_cnn.runs import write_history
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+CHECKPOINT_FOLDER = "checkpoints"
+STATE_FILE = "state.json"
+BEST_MODEL_FILE = "best.keras"
 
 
 @dataclass(frozen=True)
@@ -31,7 +48,8 @@ class Split:
 class TrainResult:
     model: keras.Model
     history: list[dict[str, float]] = field(default_factory=list)  # one row per epoch
-    train_seconds: float = 0.0  # wall time inside fit, data already loaded
+    train_seconds: float = 0.0  # wall time of the epochs, data already loaded
+    resumed_from_epoch: int = 0  # 0 for a fresh run
 
 
 def split_for_training(dataset: Dataset, config: TrainConfig) -> Split:
@@ -56,9 +74,9 @@ def split_for_training(dataset: Dataset, config: TrainConfig) -> Split:
 class EpochHistory(keras.callbacks.Callback):
     """Collects one row per epoch (the ``HISTORY_COLUMNS``) with its wall time."""
 
-    def __init__(self, rows: list[dict[str, float]] | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.rows = rows if rows is not None else []
+        self.rows: list[dict[str, float]] = []
         self._epoch_start = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -93,85 +111,189 @@ class EpochLineLogger(keras.callbacks.Callback):
         self.write(" | ".join(parts))
 
 
-def augmentation_layers(config: TrainConfig) -> keras.Sequential | None:
+class ProgressBar(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, told the run's real epoch count.
+
+    Each ``fit`` call covers one epoch, so the stock bar would say "Epoch 3/3"
+    in the third epoch of ten.
+    """
+
+    def __init__(self, total_epochs: int) -> None:
+        super().__init__()
+        self.total_epochs = total_epochs
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        self.epochs = self.total_epochs
+
+
+class Checkpoints:
+    """The training state of a run folder, saved after every epoch, crash-safe.
+
+    ``checkpoints/epoch-NNNN.keras`` holds the model with its optimizer state;
+    ``checkpoints/state.json`` names the newest complete one and holds the
+    history. The state file is written (atomically) only after its checkpoint
+    is complete, so whatever moment a run is killed, the state on disk points
+    at a whole checkpoint. With a validation split, ``best.keras`` keeps the
+    epoch with the best validation accuracy.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.folder = run_dir / CHECKPOINT_FOLDER
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / STATE_FILE
+
+    def exists(self) -> bool:
+        return self.state_path.exists()
+
+    def read_state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MnistCnnError(
+                f"{self.run_dir}: no checkpoint to resume from "
+                f"(no {CHECKPOINT_FOLDER}/{STATE_FILE})"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise MnistCnnError(f"{self.state_path}: not valid JSON ({error})") from None
+
+    def save(self, model: keras.Model, epoch: int, history: list[dict[str, float]]) -> None:
+        previous = self.read_state() if self.exists() else {}
+        checkpoint = self.folder / f"epoch-{epoch:04d}.keras"
+        with atomic_path(checkpoint) as temporary_path:
+            model.save(temporary_path)
+        best_accuracy = previous.get("best_val_accuracy")
+        best_epoch = previous.get("best_epoch")
+        accuracy = history[-1].get("val_accuracy", float("nan"))
+        if not np.isnan(accuracy) and (best_accuracy is None or accuracy > best_accuracy):
+            with atomic_path(self.run_dir / BEST_MODEL_FILE) as temporary_path:
+                model.save(temporary_path)
+            best_accuracy, best_epoch = accuracy, epoch
+        write_json_atomic(
+            self.state_path,
+            {
+                "epoch": epoch,
+                "checkpoint": checkpoint.name,
+                "best_val_accuracy": best_accuracy,
+                "best_epoch": best_epoch,
+                "history": history,
+            },
+        )
+        # The readable history, always in step with the newest checkpoint.
+        write_history(self.run_dir, history, HISTORY_COLUMNS)
+        for old in self.folder.glob("epoch-*.keras"):
+            if old != checkpoint:
+                old.unlink(missing_ok=True)
+
+    def best_epoch(self) -> int | None:
+        return self.read_state().get("best_epoch") if self.exists() else None
+
+    def restore(self) -> tuple[keras.Model, int, list[dict[str, float]]]:
+        """The model (with optimizer state), completed epochs, and history so far."""
+        state = self.read_state()
+        path = self.folder / state["checkpoint"]
+        try:
+            model = keras.saving.load_model(path, compile=True, safe_mode=True)
+        except Exception as error:
+            raise MnistCnnError(f"{path}: cannot load the checkpoint ({error})") from None
+        return model, int(state["epoch"]), list(state["history"])
+
+
+def augmentation_layers(config: TrainConfig, seed: int) -> keras.Sequential | None:
     """Random shifts and rotations for training batches, or None when turned off."""
     pipeline = []
     if config.max_rotation_degrees:
         pipeline.append(
             keras.layers.RandomRotation(
-                config.max_rotation_degrees / 360.0, fill_mode="constant", seed=config.seed
+                config.max_rotation_degrees / 360.0, fill_mode="constant", seed=seed
             )
         )
     if config.max_shift_pixels:
         fraction = config.max_shift_pixels / 28.0
         pipeline.append(
-            keras.layers.RandomTranslation(
-                fraction, fraction, fill_mode="constant", seed=config.seed + 1
-            )
+            keras.layers.RandomTranslation(fraction, fraction, fill_mode="constant", seed=seed + 1)
         )
     return keras.Sequential(pipeline, name="augmentation") if pipeline else None
 
 
-def _training_input(split: Split, config: TrainConfig):
-    augment = augmentation_layers(config)
+def _epoch_inputs(
+    split: Split, order: np.ndarray, config: TrainConfig, augment: keras.Sequential | None
+) -> dict[str, Any]:
+    """``fit`` arguments for one epoch over ``split`` in the given order."""
+    images, labels = split.train_images[order], split.train_labels[order]
     if augment is None:
-        return split.train_images, split.train_labels
+        return {"x": images, "y": labels, "batch_size": config.batch_size, "shuffle": False}
     import tensorflow as tf
 
-    # Augmenting in the input pipeline keeps the saved model free of random layers,
-    # and lets tf.data overlap it with the training step.
-    return (
-        tf.data.Dataset.from_tensor_slices((split.train_images, split.train_labels))
-        .shuffle(len(split.train_images), seed=config.seed, reshuffle_each_iteration=True)
+    # Augmenting in the input pipeline keeps the saved model free of random
+    # layers, and lets tf.data overlap it with the training step.
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((images, labels))
         .batch(config.batch_size)
         .map(
-            lambda images, labels: (augment(images, training=True), labels),
+            lambda batch, batch_labels: (augment(batch, training=True), batch_labels),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         .prefetch(tf.data.AUTOTUNE)
     )
+    return {"x": dataset, "shuffle": False}
 
 
 def train(
     config: TrainConfig,
     dataset: Dataset,
     *,
-    model: keras.Model | None = None,
-    initial_epoch: int = 0,
+    checkpoints: Checkpoints | None = None,
+    resume: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    verbose: int | str = 0,
+    verbose: int = 0,
 ) -> TrainResult:
-    """Train a new model (or continue ``model`` from ``initial_epoch``).
+    """Train ``config`` on ``dataset``; with ``resume``, continue from ``checkpoints``.
 
-    ``verbose`` is passed to ``fit``: 1 for Keras's progress bar, 0 for none
-    (add an ``EpochLineLogger`` to ``callbacks`` for one line per epoch).
+    ``verbose=1`` shows Keras's progress bar; add an ``EpochLineLogger`` to
+    ``callbacks`` instead for one line per epoch.
     """
-    keras.utils.set_random_seed(config.seed)
     split = split_for_training(dataset, config)
-    if model is None:
+    if resume:
+        if checkpoints is None:
+            raise MnistCnnError("resuming needs the run folder's checkpoints")
+        model, first_epoch, history = checkpoints.restore()
+    else:
+        keras.utils.set_random_seed(config.seed)
         model = build_model(config, dataset.num_classes)
         compile_model(model, config, steps_per_epoch(len(split.train_images), config.batch_size))
-    history = EpochHistory()
-    inputs = _training_input(split, config)
-    fit_arguments = {}
-    if isinstance(inputs, tuple):
-        images, labels = inputs
-        fit_arguments = {"x": images, "y": labels, "batch_size": config.batch_size, "shuffle": True}
-    else:
-        fit_arguments = {"x": inputs, "shuffle": False}  # the pipeline shuffles
+        first_epoch, history = 0, []
+    resumed_from = first_epoch
+
     validation_data = None
     if len(split.validation_images):
         validation_data = (split.validation_images, split.validation_labels)
-    started = time.perf_counter()
-    model.fit(
-        **fit_arguments,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        validation_data=validation_data,
-        validation_batch_size=1000,
-        callbacks=[history, *callbacks],
-        verbose=verbose,
-    )
+    progress = [ProgressBar(config.epochs)] if verbose else []
+    for epoch in range(first_epoch, config.epochs):
+        # Per-epoch random streams: a resumed run repeats them exactly.
+        epoch_seed = config.seed * 10_007 + epoch
+        keras.utils.set_random_seed(epoch_seed)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(split.train_images))
+        augment = augmentation_layers(config, epoch_seed)
+        recorder = EpochHistory()
+        model.fit(
+            **_epoch_inputs(split, order, config, augment),
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=validation_data,
+            validation_batch_size=1000,
+            callbacks=[recorder, *progress, *callbacks],
+            verbose=verbose,
+        )
+        history.extend(recorder.rows)
+        if checkpoints is not None:
+            checkpoints.save(model, epoch + 1, history)
     return TrainResult(
-        model=model, history=history.rows, train_seconds=time.perf_counter() - started
+        model=model,
+        history=history,
+        train_seconds=float(sum(row["seconds"] for row in history)),
+        resumed_from_epoch=resumed_from,
     )

@@ -35,7 +35,13 @@ from mnist_cnn.runs import (
     write_history,
     write_metrics,
 )
-from mnist_cnn.train import HISTORY_COLUMNS, EpochLineLogger, train
+from mnist_cnn.train import (
+    BEST_MODEL_FILE,
+    HISTORY_COLUMNS,
+    Checkpoints,
+    EpochLineLogger,
+    train,
+)
 
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
@@ -48,9 +54,10 @@ class RunSummary:
     analysis: Analysis
 
 
-def describe_data(dataset: Dataset) -> dict[str, Any]:
+def describe_data(dataset: Dataset, path: Path | None = None) -> dict[str, Any]:
     return {
         "source": dataset.source,
+        "path": str(path) if path is not None else None,  # what --resume loads again
         "class_names": list(dataset.class_names),
         "train_count": len(dataset.train_images),
         "test_count": len(dataset.test_images),
@@ -62,30 +69,55 @@ def train_run(
     dataset: Dataset,
     run_dir: Path,
     *,
+    data_path: Path | None = None,
+    resume: bool = False,
+    keep: str = "last",
     progress_bar: bool = False,
     log: Callable[[str], None] = print,
 ) -> RunSummary:
     """Train ``config`` on ``dataset`` and fill ``run_dir`` with every artefact.
 
-    ``progress_bar``: Keras's bar (for a terminal) instead of one line per epoch.
+    ``resume`` continues an interrupted run from its last completed epoch.
+    ``keep``: "last" makes model.keras the final epoch's model, "best" the
+    epoch with the best validation accuracy (best.keras is kept either way when
+    there is a validation split). ``progress_bar``: Keras's bar (for a
+    terminal) instead of one line per epoch.
     """
+    if keep not in ("last", "best"):
+        raise MnistCnnError(f"--keep must be best or last, got {keep!r}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(run_dir, config, describe_data(dataset))
     names = dataset.class_names
-    save_figure(
-        image_grid_figure(
-            dataset.train_images[:GRID_SIZE],
-            [f"label {names[label]}" for label in dataset.train_labels[:GRID_SIZE]],
-        ),
-        run_dir / "samples.png",
-    )
+    if not resume:
+        write_config(run_dir, config, describe_data(dataset, data_path))
+        save_figure(
+            image_grid_figure(
+                dataset.train_images[:GRID_SIZE],
+                [f"label {names[label]}" for label in dataset.train_labels[:GRID_SIZE]],
+            ),
+            run_dir / "samples.png",
+        )
+    point_latest_at(run_dir)
 
+    checkpoints = Checkpoints(run_dir)
     callbacks = [] if progress_bar else [EpochLineLogger(config.epochs, log)]
-    result = train(config, dataset, callbacks=callbacks, verbose=1 if progress_bar else 0)
-    save_model(result.model, run_dir / MODEL_FILE)
+    result = train(
+        config,
+        dataset,
+        checkpoints=checkpoints,
+        resume=resume,
+        callbacks=callbacks,
+        verbose=1 if progress_bar else 0,
+    )
+    model = result.model
+    best_epoch = checkpoints.best_epoch()
+    if keep == "best" and best_epoch is not None:
+        from mnist_cnn.runs import load_model
+
+        model = load_model(run_dir / BEST_MODEL_FILE)
+    save_model(model, run_dir / MODEL_FILE)
     write_history(run_dir, result.history, HISTORY_COLUMNS)
 
-    evaluation = evaluate(result.model, dataset.test_images, dataset.test_labels)
+    evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
     predictions = evaluation.predictions
     first_predicted = int(predictions.classes[0])
     metrics = {
@@ -95,7 +127,10 @@ def train_run(
         "test_count": len(evaluation.labels),
         "train_seconds": result.train_seconds,
         "epochs": len(result.history),
-        "parameters": count_parameters(result.model),
+        "kept": keep if best_epoch is not None else "last",
+        "best_validation_epoch": best_epoch,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "parameters": count_parameters(model),
         "first_test_image": {
             "predicted": names[first_predicted],
             "actual": names[int(dataset.test_labels[0])],
@@ -117,7 +152,6 @@ def train_run(
     analysis = analyse(evaluation, names)
     write_evaluation(run_dir, analysis, dataset.test_images)
     write_report(run_dir)
-    point_latest_at(run_dir)
     return RunSummary(run_dir=run_dir, metrics=metrics, analysis=analysis)
 
 

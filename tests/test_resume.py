@@ -1,0 +1,176 @@
+"""Training survives crashes: kill -9, resume, and files that are whole or absent."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.runs import load_model
+from tests.helpers import run_cli
+
+TRAIN_ARGUMENTS = ["--limit", "12000", "--epochs", "5", "--validation-split", "0.2", "--seed", "11"]
+
+
+def start_training(run_dir):
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnist_cnn", "train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+
+
+def saved_epoch(run_dir):
+    try:
+        return json.loads((run_dir / "checkpoints" / "state.json").read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0
+
+
+def epochs_in_history(run_dir):
+    with open(run_dir / "history.csv") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("whole") / "run"
+    result = run_cli("train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    process = start_training(run_dir)
+    deadline = time.monotonic() + 240
+    while saved_epoch(run_dir) < 2:
+        assert process.poll() is None, "training ended before the second epoch was saved"
+        assert time.monotonic() < deadline, "no second epoch within 4 minutes"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = saved_epoch(run_dir)
+    assert 2 <= killed_at < 5, "the kill must land before training finished"
+    assert not (run_dir / "metrics.json").exists()
+
+    result = run_cli("train", "--resume", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert epochs_in_history(run_dir) == [1, 2, 3, 4, 5]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] == killed_at
+    load_model(run_dir)  # the final model loads
+    assert abs(metrics["test_accuracy"] - uninterrupted["test_accuracy"]) <= 0.005
+
+
+def test_resume_refuses_new_settings_and_missing_checkpoints(tmp_path):
+    result = run_cli("train", "--resume", str(tmp_path), "--epochs", "3")
+    assert result.returncode == 2
+    assert "drop --epochs" in result.stderr
+    from mnist_cnn.config import PRESETS
+
+    config = {"config": PRESETS["fast"].to_dict(), "data": {}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = run_cli("train", "--resume", str(tmp_path))
+    assert result.returncode == 2
+    assert "no checkpoint to resume from" in result.stderr
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"preset": "x"}}))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "state.json").write_text("{}")
+    result = run_cli("train", "--resume", str(tmp_path))
+    assert result.returncode == 2
+    assert "incomplete training settings" in result.stderr
+
+
+def check_whole_or_absent(run_dir):
+    """Every file under its final name is complete; returns how many were checked."""
+    from PIL import Image
+
+    checked = 0
+    for path in run_dir.rglob("*"):
+        if path.is_dir() or path.name.startswith(".tmp-"):
+            continue
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as archive:
+                assert archive.testzip() is None, path
+            load_model(path)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".csv":
+            with open(path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            assert all(len(row) == 6 and None not in row.values() for row in rows), path
+        elif path.suffix == ".png":
+            with Image.open(path) as image:
+                image.load()
+        elif path.suffix == ".html":
+            assert path.read_text().rstrip().endswith("</html>"), path
+        checked += 1
+    return checked
+
+
+@pytest.mark.slow
+def test_runs_killed_at_many_moments_leave_only_whole_files(tmp_path):
+    # Kill runs at staggered moments across training, saving and reporting.
+    checked = 0
+    for delay in (3.0, 4.5, 6.0, 7.5, 9.0, 10.5):
+        run_dir = tmp_path / f"killed-{delay}"
+        process = start_training(run_dir)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        if run_dir.exists():
+            checked += check_whole_or_absent(run_dir)
+    assert checked > 10
+
+
+def test_a_write_killed_midway_leaves_no_file_under_the_final_name(tmp_path):
+    target = tmp_path / "big.bin"
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from mnist_cnn.files import atomic_path\n"
+        "with atomic_path(Path(sys.argv[1])) as temporary:\n"
+        "    with open(temporary, 'wb') as handle:\n"
+        "        for _ in range(1000):\n"
+        "            handle.write(b'x' * 100_000); handle.flush(); time.sleep(0.01)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    deadline = time.monotonic() + 30
+    while sum(part.stat().st_size for part in tmp_path.glob(".tmp-big-*")) < 1_000_000:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not target.exists()
+    assert list(tmp_path.glob(".tmp-big-*")), "the partial write stayed under a temporary name"
+
+
+def test_lambda_layer_model_is_refused_by_safe_mode(tmp_path):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
+         keras.layers.Dense(10, activation="softmax")]
+    )  # fmt: skip
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(MnistCnnError, match=r"lambda\.keras: not a loadable Keras model"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 broken zip", b"not a zip at all"])
+def test_malformed_archive_is_refused(tmp_path, content):
+    path = tmp_path / "model.keras"
+    path.write_bytes(content)
+    with pytest.raises(MnistCnnError, match="not a loadable Keras model"):
+        load_model(path)
