@@ -106,18 +106,6 @@ def test_unknown_preset_is_an_argparse_error():
     assert "invalid choice: 'turbo'" in result.stderr
 
 
-def test_help_does_not_import_tensorflow():
-    code = (
-        "import sys\n"
-        "from mnist_cnn.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [name for name in ('tensorflow', 'keras', 'matplotlib') if name in sys.modules]\n"
-        "print('heavy:', heavy)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "heavy: []" in result.stdout, result.stdout + result.stderr
-
-
 def test_console_script_is_installed():
     result = subprocess.run(
         [sys.executable.replace("python", "mnist-cnn"), "--help"], capture_output=True, text=True

@@ -331,6 +331,31 @@ def _answers_table(answers) -> str:
     return "\n".join(lines)
 
 
+def command_export(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.export import engine_agreement, export_model, load_onnx_classifier
+
+    path = export_model(arguments.run, arguments.format, arguments.out)
+    print(f"wrote {path}")
+    if arguments.format == "onnx" and arguments.check:
+        from mnist_cnn.data import load_mnist
+        from mnist_cnn.predict import predict_probabilities
+        from mnist_cnn.preprocess import to_model_input
+        from mnist_cnn.runs import load_model
+
+        images = to_model_input(load_mnist(arguments.data).test_images[: arguments.check])
+        keras_output = predict_probabilities(load_model(arguments.run), images)
+        onnx_output = load_onnx_classifier(path).probabilities(images)
+        difference, agreement = engine_agreement(keras_output, onnx_output)
+        print(
+            f"checked on {len(images)} test images: largest probability difference "
+            f"{difference:.1e}, same digit for {100 * agreement:.2f}%"
+        )
+    return 0
+
+
+command_export.needs_tensorflow = True  # type: ignore[attr-defined]
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mnist_cnn.config import DEFAULT_PRESET, PRESETS
 
@@ -504,6 +529,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a strip of the 28x28 images the model saw (default: none)",
     )  # fmt: skip
     predict.set_defaults(handler=command_predict)
+
+    export = subcommands.add_parser("export", help="write the model as ONNX or a SavedModel")
+    export.add_argument(
+        "run", nargs="?", type=Path, default=Path("runs/latest"),
+        help="run folder or .keras model file (default: runs/latest)",
+    )  # fmt: skip
+    export.add_argument(
+        "--format", choices=("onnx", "saved_model"), default="onnx",
+        help="onnx (model.onnx) or saved_model (a TensorFlow SavedModel folder) (default: onnx)",
+    )  # fmt: skip
+    export.add_argument(
+        "--out", type=Path, default=None, help="where to write (default: inside the run folder)"
+    )
+    export.add_argument(
+        "--check", type=int, default=1000, metavar="N",
+        help="compare ONNX with Keras on the first N test images, 0 to skip (default: 1000)",
+    )  # fmt: skip
+    _add_data_options(export)
+    export.set_defaults(handler=command_export)
     return parser
 
 
