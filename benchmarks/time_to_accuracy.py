@@ -1,0 +1,205 @@
+"""Time to accuracy: every preset against the tutorial's model, side by side, in one run.
+
+For each preset and seed: train on the full 60k training images (the
+presets' own validation splits), timing the training wall time inside the
+process with the data already loaded. After every epoch the test accuracy is
+measured for this report only; that time is excluded, and nothing is chosen
+on it (presets were tuned on the held-out split: benchmarks/tune_presets.py).
+
+Usage: python benchmarks/time_to_accuracy.py [--seeds 3] [--presets seed,fast,...] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from mnist_cnn.config import PRESETS  # noqa: E402
+from mnist_cnn.data import load_mnist  # noqa: E402
+from mnist_cnn.evaluate import evaluate  # noqa: E402
+from mnist_cnn.models import build_model, forward_flops_per_image  # noqa: E402
+from mnist_cnn.runs import library_versions  # noqa: E402
+from mnist_cnn.train import split_for_training, train  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = (0.99, 0.995)
+DEFAULT_PRESETS = ("seed", "keras_io", "fast", "accurate")
+HONESTY = (
+    "Hyperparameters, epoch counts and checkpoints were chosen on held-out validation data "
+    "(the last 10k training images), never on the test set; presets that train on all 60k "
+    "use those settings. Test accuracy after each epoch is measured for this report only."
+)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class TestProbe(keras.callbacks.Callback):
+    """Test accuracy after each epoch, with the time it takes kept off the clock."""
+
+    def __init__(self, dataset, started: float) -> None:
+        super().__init__()
+        self.dataset = dataset
+        self.started = started
+        self.probe_seconds = 0.0
+        self.points: list[tuple[float, float]] = []  # (training seconds so far, test accuracy)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        accuracy = evaluate(self.model, self.dataset.test_images, self.dataset.test_labels).accuracy
+        self.points.append((now - self.started - self.probe_seconds, accuracy))
+        self.probe_seconds += time.perf_counter() - now
+
+
+def run_once(preset: str, seed: int, dataset, epochs: int | None) -> dict:
+    changes = {"seed": seed}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    config = dataclasses.replace(PRESETS[preset], **changes)
+    started = time.perf_counter()
+    probe = TestProbe(dataset, started)
+    result = train(config, dataset, callbacks=[probe])
+    wall = time.perf_counter() - started - probe.probe_seconds
+    reached = {
+        str(target): next((seconds for seconds, acc in probe.points if acc >= target), None)
+        for target in TARGETS
+    }
+    images_per_epoch = len(split_for_training(dataset, config).train_images)
+    flops = forward_flops_per_image(result.model)
+    return {
+        "preset": preset,
+        "seed": seed,
+        "epochs": config.epochs,
+        "train_seconds": wall,
+        "test_accuracy": probe.points[-1][1],
+        "test_accuracy_per_epoch": [accuracy for _, accuracy in probe.points],
+        "seconds_per_epoch_end": [seconds for seconds, _ in probe.points],
+        "seconds_to": reached,
+        # Training costs about three forward passes per image (forward + backward).
+        "gflops_per_second": 3 * flops * images_per_epoch * config.epochs / wall / 1e9,
+    }
+
+
+def summarise(preset: str, runs: list[dict], seed_reference: dict | None) -> dict:
+    model = build_model(PRESETS[preset])
+    accuracies = [run["test_accuracy"] for run in runs]
+    seconds = statistics.median(run["train_seconds"] for run in runs)
+
+    def median_time_to(target: float) -> float | None:
+        times = [run["seconds_to"][str(target)] for run in runs]
+        return statistics.median(times) if all(t is not None for t in times) else None
+
+    row = {
+        "preset": preset,
+        "parameters": int(model.count_params()),
+        "mflops_per_image": forward_flops_per_image(model) / 1e6,
+        "epochs": runs[0]["epochs"],
+        "seeds": len(runs),
+        "train_seconds_median": seconds,
+        "test_accuracy_mean": statistics.mean(accuracies),
+        "test_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "seconds_to_99_0": median_time_to(0.99),
+        "seconds_to_99_5": median_time_to(0.995),
+        "gflops_per_second": statistics.median(run["gflops_per_second"] for run in runs),
+    }
+    if seed_reference is not None:
+        reference, own = seed_reference["seconds_to_99_0"], row["seconds_to_99_0"]
+        if reference is not None and own is not None:
+            row["speedup_to_99_0"] = reference / own
+        row["speedup_train_time"] = seed_reference["train_seconds_median"] / seconds
+    return row
+
+
+def format_table(rows: list[dict]) -> str:
+    def number(value, digits=1, suffix=""):
+        return "–" if value is None else f"{value:.{digits}f}{suffix}"
+
+    header = (
+        f"{'preset':9s} {'params':>9s} {'MFLOP/img':>9s} {'epochs':>6s} {'train s':>8s} "
+        f"{'test accuracy':>16s} {'s→99.0%':>8s} {'s→99.5%':>8s} {'×seed→99':>8s} "
+        f"{'×seed time':>10s} {'GFLOP/s':>8s}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        accuracy = f"{100 * row['test_accuracy_mean']:.2f} ± {100 * row['test_accuracy_std']:.2f}%"
+        lines.append(
+            f"{row['preset']:9s} {row['parameters']:9,d} {row['mflops_per_image']:9.2f} "
+            f"{row['epochs']:6d} {row['train_seconds_median']:8.1f} {accuracy:>16s} "
+            f"{number(row['seconds_to_99_0']):>8s} {number(row['seconds_to_99_5']):>8s} "
+            f"{number(row.get('speedup_to_99_0'), 1, '×'):>8s} "
+            f"{number(row.get('speedup_train_time'), 1, '×'):>10s} "
+            f"{row['gflops_per_second']:8.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per preset (default: 3)")
+    parser.add_argument(
+        "--presets", default=",".join(DEFAULT_PRESETS),
+        help=f"comma-separated presets, seed first (default: {','.join(DEFAULT_PRESETS)})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="one seed, at most 2 epochs per preset: a smoke run in a few minutes",
+    )  # fmt: skip
+    arguments = parser.parse_args()
+    presets = arguments.presets.split(",")
+    seeds = 1 if arguments.quick else arguments.seeds
+
+    dataset = load_mnist(allow_download=False)
+    machine = f"{cpu_name()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}; seeds: {seeds}; {HONESTY}", flush=True)
+    all_runs, rows, seed_reference = [], [], None
+    for preset in presets:
+        epochs = min(2, PRESETS[preset].epochs) if arguments.quick else None
+        runs = []
+        for seed in range(seeds):
+            run = run_once(preset, seed, dataset, epochs)
+            runs.append(run)
+            print(
+                f"  {preset} seed {seed}: {run['train_seconds']:.1f}s, "
+                f"test {100 * run['test_accuracy']:.2f}%",
+                flush=True,
+            )
+        row = summarise(preset, runs, seed_reference)
+        if preset == "seed":
+            seed_reference = row
+        rows.append(row)
+        all_runs.extend(runs)
+    print()
+    print(format_table(rows))
+    RESULTS.mkdir(exist_ok=True)
+    name = "time_to_accuracy-quick.json" if arguments.quick else "time_to_accuracy.json"
+    (RESULTS / name).write_text(
+        json.dumps(
+            {"machine": machine, "honesty": HONESTY, "versions": library_versions(),
+             "date": time.strftime("%Y-%m-%d"), "rows": rows, "runs": all_runs},
+            indent=2,
+        )
+    )  # fmt: skip
+    print(f"\nwrote {RESULTS / name}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
