@@ -356,6 +356,32 @@ def command_export(arguments: argparse.Namespace) -> int:
 command_export.needs_tensorflow = True  # type: ignore[attr-defined]
 
 
+def command_serve(arguments: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from mnist_cnn.serve import create_app, model_metadata
+    except ImportError as error:
+        raise MnistCnnError(
+            f"the web server needs the 'web' extra ({error.name} is missing): "
+            "pip install 'mnist-cnn[web]'"
+        ) from None
+    from mnist_cnn.predict import load_classifier
+
+    if arguments.engine == "keras":
+        _quiet_tensorflow()
+    classifier = load_classifier(arguments.run, arguments.engine)
+    metadata = model_metadata(arguments.run, classifier, arguments.engine)
+    app = create_app(classifier, metadata, min_confidence=arguments.min_confidence)
+    print(
+        f"serving {classifier.name} ({arguments.engine}) on "
+        f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
+        flush=True,
+    )
+    uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mnist_cnn.config import DEFAULT_PRESET, PRESETS
 
@@ -548,6 +574,26 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_data_options(export)
     export.set_defaults(handler=command_export)
+
+    serve = subcommands.add_parser("serve", help="the drawing page and REST API in the browser")
+    serve.add_argument(
+        "run", nargs="?", type=Path, default=Path("runs/latest"),
+        help="run folder or model file (default: runs/latest)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 opens it to the network (default: 127.0.0.1)",
+    )  # fmt: skip
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--engine", choices=("keras", "onnx"), default="keras",
+        help="keras, or onnx (needs 'mnist-cnn export' first) (default: keras)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+        help=f"answers below this are marked uncertain (default: {DEFAULT_MIN_CONFIDENCE})",
+    )  # fmt: skip
+    serve.set_defaults(handler=command_serve)
     return parser
 
 

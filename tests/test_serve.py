@@ -1,0 +1,180 @@
+"""The REST API with the framework's test client: every endpoint and every bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from mnist_cnn.predict import Classifier, load_classifier
+from mnist_cnn.serve import MAX_BODY_BYTES, Batcher, create_app, model_metadata
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(trained_run):
+    classifier = load_classifier(trained_run.run_dir)
+    app = create_app(classifier, model_metadata(trained_run.run_dir, classifier, "keras"))
+    with TestClient(app) as test_client:  # runs the lifespan: the batcher is started
+        yield test_client
+
+
+@pytest.fixture
+def seven_png(mnist):
+    big = Image.fromarray(255 - mnist.test_images[0]).resize((200, 200))
+    buffer = io.BytesIO()
+    big.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_health_and_model(client, trained_run):
+    health = client.get("/api/health").json()
+    assert health == {"status": "ok", "model": trained_run.run_dir.name, "preset": "fast"}
+    model = client.get("/api/model").json()
+    assert model["class_names"] == [str(digit) for digit in range(10)]
+    assert model["input_shape"] == [28, 28, 1]
+    assert model["test_accuracy"] == pytest.approx(trained_run.metrics["test_accuracy"])
+
+
+def test_predict_an_uploaded_image(client, seven_png):
+    response = client.post("/api/predict", files={"file": ("seven.png", seven_png, "image/png")})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["digit"] == "7"
+    assert answer["confidence"] == pytest.approx(max(answer["probabilities"]), abs=1e-5)
+    assert len(answer["probabilities"]) == 10
+    assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-3)
+    preprocessed = np.array(answer["preprocessed"])
+    assert preprocessed.shape == (28, 28) and preprocessed.max() >= 200
+
+
+def test_predict_json_pixels(client, mnist):
+    response = client.post("/api/predict", json={"pixels": mnist.test_images[1].tolist()})
+    assert response.status_code == 200
+    assert response.json()["digit"] == "2"
+
+
+def test_blank_canvas_is_no_digit(client):
+    blank = np.full((280, 280), 255, dtype=np.uint8)
+    response = client.post("/api/predict", files={"file": ("blank.png", png(blank), "image/png")})
+    assert response.status_code == 200
+    assert response.json()["digit"] is None
+    assert response.json()["reason"] == "no digit found"
+
+
+def test_multi_digit_image(client, mnist):
+    strip = np.concatenate(
+        [np.pad(mnist.test_images[i], ((4, 4), (8, 8))) for i in (0, 1, 2)], axis=1
+    )
+    picture = np.asarray(
+        Image.fromarray(255 - strip).resize((strip.shape[1] * 5, strip.shape[0] * 5))
+    )
+    response = client.post(
+        "/api/predict?multi=true", files={"file": ("number.png", png(picture), "image/png")}
+    )
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["number"] == "721"
+    assert [len(digit["probabilities"]) for digit in answer["digits"]] == [10, 10, 10]
+
+
+def bomb_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (7200, 7200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+NOISE = np.random.default_rng(0).integers(0, 256, (80, 80), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "request_arguments, status, message",
+    [
+        ({"files": {"file": ("big.png", b"0" * (MAX_BODY_BYTES + 10), "image/png")}}, 413, "5 MB"),
+        ({"files": {"file": ("notes.png", b"just text", "image/png")}}, 415, "not an image"),
+        ({"files": {"file": ("cut.png", png(NOISE)[:300], "image/png")}}, 422, "truncated"),
+        ({"files": {"file": ("bomb.png", bomb_png(), "image/png")}}, 413, "megapixel limit"),
+        ({"files": {"other": ("x.png", b"x", "image/png")}}, 422, "field 'file'"),
+        ({"json": {"pixels": [[0] * 28] * 27}}, 422, "expected 28 rows"),
+        ({"json": {"pixels": [[300] * 28] * 28}}, 422, "in [0, 255]"),
+        ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "in [0, 255]"),
+        ({"json": {"pixels": "nope"}}, 422, "pixels"),
+        ({"json": {"image": []}}, 422, "pixels"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "multipart"),
+    ],
+    ids=["too-big", "not-image", "truncated", "bomb", "no-file-field", "wrong-shape",
+         "too-bright", "negative", "not-a-list", "no-pixels", "bad-json", "text-plain"],
+)  # fmt: skip
+def test_bad_input_gets_the_right_status_and_the_server_keeps_serving(
+    client, request_arguments, status, message
+):
+    response = client.post("/api/predict", **request_arguments)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+    assert client.get("/api/health").status_code == 200
+
+
+def test_declared_oversized_body_is_refused_before_reading(client):
+    response = client.post(
+        "/api/predict",
+        content=b"x" * 10,
+        headers={"content-type": "application/json", "content-length": str(MAX_BODY_BYTES + 1)},
+    )
+    assert response.status_code == 413
+
+
+def test_wrong_method_and_unknown_path(client):
+    assert client.get("/api/predict").status_code == 405
+    assert client.delete("/api/health").status_code == 405
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
+def test_page_and_assets_are_served_locally(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        response = client.get(asset)
+        assert response.status_code == 200 and "http" not in response.text
+
+
+def test_openapi_documents_the_api(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/api/predict", "/api/health", "/api/model"} <= set(spec["paths"])
+    body = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]
+    assert {"multipart/form-data", "application/json"} <= set(body)
+    assert client.get("/docs").status_code == 200
+
+
+def test_concurrent_requests_share_forward_passes():
+    calls = []
+
+    def probabilities(inputs):
+        calls.append(len(inputs))
+        return np.full((len(inputs), 10), 0.1, dtype=np.float32)
+
+    batcher = Batcher(Classifier("fake", tuple("0123456789"), probabilities))
+
+    async def many():
+        await batcher.start()
+        images = np.zeros((1, 28, 28), dtype=np.uint8)
+        results = await asyncio.gather(*(batcher.probabilities(images) for _ in range(20)))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(many())
+    assert len(results) == 20 and all(result.shape == (1, 10) for result in results)
+    assert sum(calls) == 20
+    assert len(calls) < 20, "waiting requests were batched together"
