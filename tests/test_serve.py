@@ -155,7 +155,10 @@ def test_openapi_documents_the_api(client):
     assert {"/api/predict", "/api/health", "/api/model"} <= set(spec["paths"])
     body = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower() and "https://" not in docs.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_concurrent_requests_share_forward_passes():

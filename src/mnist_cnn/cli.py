@@ -378,7 +378,12 @@ def command_serve(arguments: argparse.Namespace) -> int:
         f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
         flush=True,
     )
-    uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
+    try:
+        uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C, then re-raises it for the caller.
+        pass
+    print("server stopped", flush=True)
     return 0
 
 

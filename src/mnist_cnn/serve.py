@@ -233,8 +233,11 @@ def create_app(
         summary="Read handwritten digits: draw one on the page, or POST an image.",
         version=metadata.get("version", "0"),
         lifespan=asynccontextmanager(lifespan),
+        docs_url=None,  # served below from local files: FastAPI's default page uses a CDN
+        redoc_url=None,
     )
     static = resources.files("mnist_cnn") / "static"
+    _add_offline_docs(app)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -325,6 +328,24 @@ def create_app(
 
     app.add_middleware(LimitBodySize, limit=max_body_bytes)
     return app
+
+
+def _add_offline_docs(app: FastAPI) -> None:
+    """The OpenAPI page at /docs with Swagger UI 5 from the swagger-ui-bundle-v2 package."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="mnist-cnn API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def model_metadata(run_or_model: Any, classifier: Classifier, engine: str) -> dict[str, Any]:
