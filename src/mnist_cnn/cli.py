@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 some inputs of a batch failed, 2 usage or input error,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -378,11 +379,9 @@ def command_serve(arguments: argparse.Namespace) -> int:
         f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
         flush=True,
     )
-    try:
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it for the caller.
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
-    except KeyboardInterrupt:
-        # uvicorn shuts down gracefully on Ctrl-C, then re-raises it for the caller.
-        pass
     print("server stopped", flush=True)
     return 0
 
