@@ -19,12 +19,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import itertools
 
-from mnist_cnn.config import PRESETS  # noqa: E402
-from mnist_cnn.data import load_mnist  # noqa: E402
-from mnist_cnn.predict import predict_probabilities  # noqa: E402
-from mnist_cnn.train import split_for_training, train  # noqa: E402
+import numpy as np
+
+from mnist_cnn.config import PRESETS
+from mnist_cnn.data import load_mnist
+from mnist_cnn.predict import predict_probabilities
+from mnist_cnn.train import split_for_training, train
 
 EDGES = np.round(np.arange(0.2, 1.0001, 0.1), 2)
 
@@ -45,7 +47,7 @@ def main() -> None:
     confidence, right = np.concatenate(confidences), np.concatenate(correct)
     bands = []
     print(f"{'confidence':>12s} {'answers':>8s} {'accuracy':>9s}")
-    for low, high in zip(EDGES[:-1], EDGES[1:], strict=True):
+    for low, high in itertools.pairwise(EDGES):
         inside = (confidence >= low) & (confidence < high if high < 1 else confidence <= high)
         accuracy = float(right[inside].mean()) if inside.any() else None
         bands.append({"from": float(low), "to": float(high), "answers": int(inside.sum()),

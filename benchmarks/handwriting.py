@@ -17,13 +17,14 @@ import argparse
 import io
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
+
+from machine import describe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,6 +36,7 @@ def render_digit(digit: np.ndarray, generator: np.random.Generator) -> tuple[byt
     canvas = int(generator.integers(100, 1001))
     height_fraction = generator.uniform(0.3, 0.8)  # digit height / canvas
     ink = _ink_at_size(digit, int(canvas * height_fraction), generator)
+    canvas = max(canvas, *ink.shape)  # a rotated digit may need a little more room
     page = _page(canvas, canvas, generator)
     top = int(generator.integers(0, canvas - ink.shape[0] + 1))
     left = int(generator.integers(0, canvas - ink.shape[1] + 1))
@@ -76,10 +78,14 @@ def _ink_at_size(
     if pen == "thick":
         ink = ndimage.grey_dilation(ink, size=(2 * radius + 1, 2 * radius + 1))
     elif pen == "thin":
-        ink = ndimage.grey_erosion(ink, size=(2 * radius + 1, 2 * radius + 1))
-        if ink.max() < 0.3:  # eroded away: keep the normal pen
-            ink = ndimage.rotate(ink, 0, order=1)
-    return np.clip((ink - 0.1) / 0.8, 0, 1)
+        thinner = ndimage.grey_erosion(ink, size=(2 * radius + 1, 2 * radius + 1))
+        if thinner.max() > 0.5:  # keep the normal pen where thinning would erase the digit
+            ink = thinner
+    ink = np.clip((ink - 0.1) / 0.8, 0, 1)
+    rows = np.flatnonzero(ink.any(axis=1))
+    columns = np.flatnonzero(ink.any(axis=0))
+    margin = 2
+    return np.pad(ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1], margin)
 
 
 def _page(height: int, width: int, generator: np.random.Generator) -> np.ndarray:
@@ -206,7 +212,7 @@ def main() -> None:
         - rows["pictures, MNIST-faithful preprocessing (predict)"]
     )
     print(f"model {arguments.model}; {arguments.count} digits, {arguments.numbers} strips; "
-          f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores")  # fmt: skip
+          f"CPU {describe()}")  # fmt: skip
     print(f"{'input':55s} {'accuracy':>9s}")
     for name, accuracy in rows.items():
         print(f"{name:55s} {100 * accuracy:8.2f}%")
@@ -217,7 +223,8 @@ def main() -> None:
     (RESULTS / "handwriting.json").write_text(
         json.dumps(
             {"model": str(arguments.model), "count": arguments.count, "numbers": arguments.numbers,
-             "seed": arguments.seed, "accuracy": rows, "gap_points": 100 * gap,
+             "seed": arguments.seed, "machine": describe(), "accuracy": rows,
+             "gap_points": 100 * gap,
              "ms_per_picture": 1000 * preprocess_seconds / arguments.count},
             indent=2,
         )

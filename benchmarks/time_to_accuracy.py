@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,14 +22,15 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-from mnist_cnn.config import PRESETS  # noqa: E402
-from mnist_cnn.data import load_mnist  # noqa: E402
-from mnist_cnn.evaluate import evaluate  # noqa: E402
-from mnist_cnn.models import build_model, forward_flops_per_image  # noqa: E402
-from mnist_cnn.runs import library_versions  # noqa: E402
-from mnist_cnn.train import split_for_training, train  # noqa: E402
+from machine import describe
+from mnist_cnn.config import PRESETS
+from mnist_cnn.data import load_mnist
+from mnist_cnn.evaluate import evaluate
+from mnist_cnn.models import build_model, forward_flops_per_image
+from mnist_cnn.runs import library_versions
+from mnist_cnn.train import split_for_training, train
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = (0.99, 0.995)
@@ -40,16 +40,6 @@ HONESTY = (
     "(the last 10k training images), never on the test set; presets that train on all 60k "
     "use those settings. Test accuracy after each epoch is measured for this report only."
 )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class TestProbe(keras.callbacks.Callback):
@@ -167,7 +157,7 @@ def main() -> None:
     seeds = 1 if arguments.quick else arguments.seeds
 
     dataset = load_mnist(allow_download=False)
-    machine = f"{cpu_name()}, {os.cpu_count()} cores"
+    machine = describe()
     print(f"machine: {machine}; seeds: {seeds}; {HONESTY}", flush=True)
     all_runs, rows, seed_reference = [], [], None
     for preset in presets:
