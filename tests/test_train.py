@@ -55,3 +55,24 @@ def test_history_has_one_row_per_epoch_with_timing(mnist):
         assert all(
             not math.isnan(row[key]) for key in ("loss", "accuracy", "val_loss", "val_accuracy")
         )
+
+
+def test_ensemble_averages_its_members_and_round_trips(mnist, tmp_path):
+    import keras
+
+    from mnist_cnn.runs import load_model, save_model
+
+    lines = []
+    config = preset_config("fast", limit=1500, epochs=1, ensemble=2, seed=3)
+    result = train(config, mnist, log=lines.append)
+    assert lines == ["model 1/2 (seed 3)", "model 2/2 (seed 4)"]
+    model = result.model
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    assert len(members) == 2
+    images = np.asarray(mnist.test_images[:50], dtype=np.float32)[..., None] / 255
+    expected = (members[0](images).numpy() + members[1](images).numpy()) / 2
+    np.testing.assert_allclose(model(images).numpy(), expected, atol=1e-6)
+    assert [row["epoch"] for row in result.history] == [1]
+    save_model(model, tmp_path / "ensemble.keras")
+    loaded = load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(loaded(images).numpy(), expected, atol=1e-6)

@@ -62,6 +62,12 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _uses_tensorflow(handler):
+    """Mark a subcommand that imports TensorFlow, so that it is imported quietly first."""
+    handler.needs_tensorflow = True
+    return handler
+
+
 def _needs_tensorflow(handler) -> None:
     if getattr(handler, "needs_tensorflow", False):
         _quiet_tensorflow()
@@ -111,9 +117,18 @@ def command_show(arguments: argparse.Namespace) -> int:
     return 0
 
 
-TRAINING_OPTIONS = ("preset", "epochs", "batch_size", "validation_split", "seed", "limit")
+TRAINING_OPTIONS = (
+    "preset",
+    "epochs",
+    "batch_size",
+    "validation_split",
+    "seed",
+    "limit",
+    "ensemble",
+)
 
 
+@_uses_tensorflow
 def command_train(arguments: argparse.Namespace) -> int:
     from mnist_cnn.config import DEFAULT_PRESET, TrainConfig, preset_config
     from mnist_cnn.data import load_mnist
@@ -128,7 +143,8 @@ def command_train(arguments: argparse.Namespace) -> int:
             raise MnistCnnError(f"--resume continues a run with its own settings; drop {flags}")
         run_dir = arguments.resume.resolve()
         stored = read_config(run_dir)
-        Checkpoints(run_dir).read_state()  # no checkpoint: say so before loading anything
+        if not Checkpoints(run_dir).any_saved():
+            Checkpoints(run_dir).read_state()  # raises "no checkpoint to resume from"
         config = TrainConfig.from_dict(stored["config"])
         data_path = arguments.data or _stored_path(stored)
         class_names = arguments.class_names or stored.get("data", {}).get("class_names")
@@ -140,6 +156,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             validation_split=arguments.validation_split,
             seed=arguments.seed,
             limit=arguments.limit,
+            ensemble=arguments.ensemble,
         )
         run_dir = None
         data_path, class_names = arguments.data, arguments.class_names
@@ -186,9 +203,6 @@ def command_train(arguments: argparse.Namespace) -> int:
     return 0
 
 
-command_train.needs_tensorflow = True  # type: ignore[attr-defined]
-
-
 def _stored_path(stored: dict) -> Path | None:
     path = stored.get("data", {}).get("path")
     return Path(path) if path else None
@@ -210,6 +224,7 @@ def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = N
     return evaluate_run(run, dataset, out_dir)
 
 
+@_uses_tensorflow
 def command_evaluate(arguments: argparse.Namespace) -> int:
     from mnist_cnn.report import format_evaluation
 
@@ -220,9 +235,6 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
         f"calibration.png to {out_dir}"
     )
     return 0
-
-
-command_evaluate.needs_tensorflow = True  # type: ignore[attr-defined]
 
 
 def command_report(arguments: argparse.Namespace) -> int:
@@ -332,6 +344,7 @@ def _answers_table(answers) -> str:
     return "\n".join(lines)
 
 
+@_uses_tensorflow
 def command_export(arguments: argparse.Namespace) -> int:
     from mnist_cnn.export import engine_agreement, export_model, load_onnx_classifier
 
@@ -352,9 +365,6 @@ def command_export(arguments: argparse.Namespace) -> int:
             f"{difference:.1e}, same digit for {100 * agreement:.2f}%"
         )
     return 0
-
-
-command_export.needs_tensorflow = True  # type: ignore[attr-defined]
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
@@ -384,6 +394,13 @@ def command_serve(arguments: argparse.Namespace) -> int:
         uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
     print("server stopped", flush=True)
     return 0
+
+
+def _add_run_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "run", nargs="?", type=Path, default=Path("runs/latest"),
+        help=f"{what} (default: runs/latest)",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -446,6 +463,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on the first N training images only (default: all)",
     )
     train.add_argument(
+        "--ensemble", type=int, default=None, metavar="K",
+        help="train K models (seeds seed..seed+K-1) and average their probabilities (default: 1)",
+    )  # fmt: skip
+    train.add_argument(
         "--run-dir",
         type=Path,
         default=None,
@@ -481,13 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="test metrics, per-class table, confusion matrix, worst errors and calibration",
     )
-    evaluate.add_argument(
-        "run",
-        nargs="?",
-        type=Path,
-        default=Path("runs/latest"),
-        help="run folder or .keras model file (default: runs/latest)",
-    )
+    _add_run_argument(evaluate, "run folder or .keras model file")
     evaluate.add_argument(
         "--out-dir",
         type=Path,
@@ -500,10 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = subcommands.add_parser(
         "report", help="write report.html, one self-contained page about a run"
     )
-    report.add_argument(
-        "run", nargs="?", type=Path, default=Path("runs/latest"),
-        help="run folder (default: runs/latest)",
-    )  # fmt: skip
+    _add_run_argument(report, "run folder")
     report.add_argument(
         "--reevaluate",
         action="store_true",
@@ -561,10 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=command_predict)
 
     export = subcommands.add_parser("export", help="write the model as ONNX or a SavedModel")
-    export.add_argument(
-        "run", nargs="?", type=Path, default=Path("runs/latest"),
-        help="run folder or .keras model file (default: runs/latest)",
-    )  # fmt: skip
+    _add_run_argument(export, "run folder or .keras model file")
     export.add_argument(
         "--format", choices=("onnx", "saved_model"), default="onnx",
         help="onnx (model.onnx) or saved_model (a TensorFlow SavedModel folder) (default: onnx)",
@@ -580,10 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=command_export)
 
     serve = subcommands.add_parser("serve", help="the drawing page and REST API in the browser")
-    serve.add_argument(
-        "run", nargs="?", type=Path, default=Path("runs/latest"),
-        help="run folder or model file (default: runs/latest)",
-    )  # fmt: skip
+    _add_run_argument(serve, "run folder or model file")
     serve.add_argument(
         "--host", default="127.0.0.1",
         help="address to listen on; 0.0.0.0 opens it to the network (default: 127.0.0.1)",

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from mnist_cnn.errors import MnistCnnError
 
-Architecture = Literal["tutorial", "fast", "accurate", "keras_io"]
+Architecture = Literal["tutorial", "fast", "accurate", "best", "keras_io"]
 Schedule = Literal["constant", "warmup_cosine"]
 
 
@@ -35,6 +35,7 @@ class TrainConfig:
     max_rotation_degrees: float = 0.0  # random rotation per image
     seed: int = 0  # seeds Python, NumPy and TensorFlow through keras.utils.set_random_seed
     limit: int | None = None  # train on the first N training images only, for quick tries
+    ensemble: int = 1  # models trained with seeds seed, seed+1, ...; their probabilities averaged
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -45,6 +46,8 @@ class TrainConfig:
             raise MnistCnnError(
                 f"--validation-split must be in [0, 1), got {self.validation_split}"
             )
+        if self.ensemble < 1:
+            raise MnistCnnError(f"--ensemble must be at least 1, got {self.ensemble}")
         if self.limit is not None and self.limit < 2:
             raise MnistCnnError(f"--limit must be at least 2, got {self.limit}")
 
@@ -96,6 +99,21 @@ PRESETS: dict[str, TrainConfig] = {
         peak_learning_rate=0.004,
         schedule="warmup_cosine",
         warmup_fraction=0.25,
+        max_shift_pixels=2.0,
+        max_rotation_degrees=10.0,
+    ),
+    # The accurate recipe on a 1.5x wider net for 20 epochs; with --ensemble K,
+    # K such models average their probabilities. Not tuned: measured once, see
+    # benchmarks/results/best.json.
+    "best": TrainConfig(
+        preset="best",
+        architecture="best",
+        epochs=20,
+        batch_size=128,
+        validation_split=0.0,
+        peak_learning_rate=0.004,
+        schedule="warmup_cosine",
+        warmup_fraction=0.2,
         max_shift_pixels=2.0,
         max_rotation_degrees=10.0,
     ),

@@ -10,6 +10,7 @@ schedule position, and the history) is saved atomically after each epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path, write_json_atomic
-from mnist_cnn.models import build_model, compile_model, steps_per_epoch
+from mnist_cnn.models import build_model, compile_model, ensemble_model, steps_per_epoch
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.runs import write_history
 
@@ -188,6 +189,14 @@ class Checkpoints:
             if old != checkpoint:
                 old.unlink(missing_ok=True)
 
+    def member(self, index: int) -> Checkpoints:
+        """The checkpoints of ensemble member ``index``, in their own subfolder."""
+        return Checkpoints(self.run_dir / f"member-{index}")
+
+    def any_saved(self) -> bool:
+        """A state to resume from: this run's, or any ensemble member's."""
+        return self.exists() or any(self.run_dir.glob(f"member-*/{CHECKPOINT_FOLDER}/{STATE_FILE}"))
+
     def best_epoch(self) -> int | None:
         return self.read_state().get("best_epoch") if self.exists() else None
 
@@ -250,12 +259,61 @@ def train(
     resume: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``config`` on ``dataset``; with ``resume``, continue from ``checkpoints``.
 
     ``verbose=1`` shows Keras's progress bar; add an ``EpochLineLogger`` to
-    ``callbacks`` instead for one line per epoch.
+    ``callbacks`` instead for one line per epoch. With ``config.ensemble`` K > 1,
+    K models are trained with seeds seed, seed + 1, ... (each with its own
+    checkpoints, announced through ``log``) and returned as one averaging model.
     """
+    if config.ensemble == 1:
+        return _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
+    members, histories, seconds, resumed_from = [], [], 0.0, 0
+    for index in range(config.ensemble):
+        member_config = dataclasses.replace(config, seed=config.seed + index, ensemble=1)
+        member_checkpoints = checkpoints.member(index) if checkpoints is not None else None
+        member_resume = resume and member_checkpoints is not None and member_checkpoints.exists()
+        if log is not None:
+            log(f"model {index + 1}/{config.ensemble} (seed {member_config.seed})")
+        result = _train_one(
+            member_config, dataset, member_checkpoints, member_resume, callbacks, verbose,
+            name=f"member_{index}",
+        )  # fmt: skip
+        members.append(result.model)
+        histories.append(result.history)
+        seconds += result.train_seconds
+        resumed_from = max(resumed_from, result.resumed_from_epoch)
+    return TrainResult(
+        model=ensemble_model(members),
+        history=_mean_history(histories),
+        train_seconds=seconds,
+        resumed_from_epoch=resumed_from,
+    )
+
+
+def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per epoch, the members' mean loss and accuracy and their total seconds."""
+    rows = []
+    for epoch_rows in zip(*histories, strict=True):
+        row = {"epoch": epoch_rows[0]["epoch"]}
+        for column in HISTORY_COLUMNS[1:-1]:
+            row[column] = float(np.mean([member[column] for member in epoch_rows]))
+        row["seconds"] = float(sum(member["seconds"] for member in epoch_rows))
+        rows.append(row)
+    return rows
+
+
+def _train_one(
+    config: TrainConfig,
+    dataset: Dataset,
+    checkpoints: Checkpoints | None,
+    resume: bool,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int,
+    name: str | None = None,
+) -> TrainResult:
     split = split_for_training(dataset, config)
     if resume:
         if checkpoints is None:
@@ -263,7 +321,7 @@ def train(
         model, first_epoch, history = checkpoints.restore()
     else:
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config, dataset.num_classes)
+        model = build_model(config, dataset.num_classes, name=name)
         compile_model(model, config, steps_per_epoch(len(split.train_images), config.batch_size))
         first_epoch, history = 0, []
     resumed_from = first_epoch

@@ -107,6 +107,7 @@ def train_run(
         resume=resume,
         callbacks=callbacks,
         verbose=1 if progress_bar else 0,
+        log=log,
     )
     model = result.model
     best_epoch = checkpoints.best_epoch()
