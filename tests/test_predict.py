@@ -185,3 +185,17 @@ def test_min_confidence_out_of_range_is_a_usage_error(tmp_path):
     result = run_cli("predict", "--min-confidence", "2", str(tmp_path))
     assert result.returncode == 2
     assert "--min-confidence must be in [0, 1]" in result.stderr
+
+
+def test_cli_csv_output(pictures_dir, trained_run):
+    import csv
+    import io
+
+    result = run_cli("predict", "--model", str(trained_run.run_dir), "--csv", str(pictures_dir))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 6
+    assert set(rows[0]) == {"file", "digit", "confidence", "uncertain", "top3", "note"}
+    first = next(row for row in rows if row["file"].endswith("digit0.png"))
+    assert first["digit"] == "7" and 0.0 < float(first["confidence"]) <= 1.0
+    assert first["top3"].startswith("7:")

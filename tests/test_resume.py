@@ -174,3 +174,37 @@ def test_malformed_archive_is_refused(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(MnistCnnError, match="not a loadable Keras model"):
         load_model(path)
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_cnn", "train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while saved_epoch(run_dir) < 1:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert f"mnist-cnn train --resume {run_dir}" in stderr
+    assert "Traceback" not in stderr
+    assert epochs_in_history(run_dir) == list(range(1, saved_epoch(run_dir) + 1))
+
+
+def test_keep_best_uses_the_best_validation_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        "train", "--limit", "6000", "--epochs", "3", "--validation-split", "0.2",
+        "--keep", "best", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    with open(run_dir / "history.csv") as handle:
+        accuracies = [float(row["val_accuracy"]) for row in csv.DictReader(handle)]
+    assert metrics["kept"] == "best"
+    assert metrics["best_validation_epoch"] == 1 + accuracies.index(max(accuracies))
+    assert (run_dir / "best.keras").exists()
