@@ -161,6 +161,10 @@ def main() -> None:
         help=f"comma-separated presets, seed first (default: {','.join(DEFAULT_PRESETS)})",
     )  # fmt: skip
     parser.add_argument(
+        "--out", type=Path, default=None,
+        help="results file (default: results/time_to_accuracy[-quick].json)",
+    )  # fmt: skip
+    parser.add_argument(
         "--table-from",
         type=Path,
         default=None,
@@ -212,14 +216,15 @@ def main() -> None:
     print(format_table(rows))
     RESULTS.mkdir(exist_ok=True)
     name = "time_to_accuracy-quick.json" if arguments.quick else "time_to_accuracy.json"
-    (RESULTS / name).write_text(
+    out = arguments.out or RESULTS / name
+    out.write_text(
         json.dumps(
             {"machine": machine, "honesty": HONESTY, "versions": library_versions(),
              "date": time.strftime("%Y-%m-%d"), "rows": rows, "runs": all_runs},
             indent=2,
         )
     )  # fmt: skip
-    print(f"\nwrote {RESULTS / name}")
+    print(f"\nwrote {out}")
     sys.stdout.flush()
 
 
