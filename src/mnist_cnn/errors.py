@@ -7,3 +7,11 @@ class MnistCnnError(Exception):
     The message names the input and the problem in one line. The CLI prints it
     as ``error: <message>`` and exits with code 2, without a traceback.
     """
+
+
+class NotAnImageError(MnistCnnError):
+    """The bytes are no image format Pillow knows (the web API answers 415)."""
+
+
+class ImageTooLargeError(MnistCnnError):
+    """The image has more pixels than allowed; refused before decoding (413)."""

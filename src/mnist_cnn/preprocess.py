@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.errors import ImageTooLargeError, MnistCnnError, NotAnImageError
 
 MAX_IMAGE_PIXELS = 50_000_000  # larger files are refused before decoding (decompression bombs)
 WORKING_SIZE = 320  # longer side, in pixels, that big pictures are reduced to first
@@ -74,7 +74,7 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size  # read from the header; nothing decoded yet
             if width * height > MAX_IMAGE_PIXELS:
-                raise MnistCnnError(
+                raise ImageTooLargeError(
                     f"{name}: image of {width}x{height} = {width * height / 1e6:.0f} megapixels "
                     f"is over the {MAX_IMAGE_PIXELS / 1e6:.0f} megapixel limit; refused"
                 )
@@ -84,7 +84,7 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     except MnistCnnError:
         raise
     except UnidentifiedImageError:
-        raise MnistCnnError(f"{name}: not an image Pillow can read") from None
+        raise NotAnImageError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise MnistCnnError(f"{name}: damaged or truncated image ({error})") from None
 

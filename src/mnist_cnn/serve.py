@@ -27,7 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.errors import ImageTooLargeError, MnistCnnError, NotAnImageError
 from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE, Classifier, Predictions
 from mnist_cnn.preprocess import (
     NO_DIGIT,
@@ -189,12 +189,11 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _status_for(error: MnistCnnError) -> int:
-    message = str(error)
-    if "megapixel limit" in message:
+    if isinstance(error, ImageTooLargeError):
         return 413
-    if "not an image" in message:
+    if isinstance(error, NotAnImageError):
         return 415
-    return 422
+    return 422  # damaged or truncated images, malformed pixels
 
 
 def _gray_from_pixels(raw: Any) -> np.ndarray:
