@@ -1,0 +1,62 @@
+"""Report an ensemble run's members one by one beside the ensemble (for the README only).
+
+Each member's final checkpoint is evaluated on the test set, with the
+training seconds from its own history; nothing is chosen on these numbers.
+
+Usage: python benchmarks/ensemble_members.py RUN_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from machine import describe
+from mnist_cnn.data import load_mnist
+from mnist_cnn.evaluate import evaluate
+from mnist_cnn.runs import load_model, read_history, read_metrics
+from mnist_cnn.train import CHECKPOINT_FOLDER, Checkpoints
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="a run folder trained with --ensemble K")
+    arguments = parser.parse_args()
+    dataset = load_mnist(allow_download=False)
+    members = []
+    for folder in sorted(arguments.run.glob("member-*")):
+        state = Checkpoints(folder).read_state()
+        model = load_model(folder / CHECKPOINT_FOLDER / state["checkpoint"])
+        accuracy = evaluate(model, dataset.test_images, dataset.test_labels).accuracy
+        seconds = sum(row["seconds"] for row in read_history(folder))
+        members.append({"member": folder.name, "test_accuracy": accuracy, "train_seconds": seconds})
+        print(f"{folder.name}: {100 * accuracy:.2f}% in {seconds:.0f}s", flush=True)
+    metrics = read_metrics(arguments.run)
+    accuracies = [member["test_accuracy"] for member in members]
+    summary = {
+        "machine": describe(),
+        "run": str(arguments.run),
+        "members": members,
+        "member_accuracy_mean": statistics.mean(accuracies),
+        "member_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "member_seconds_median": statistics.median(m["train_seconds"] for m in members),
+        "ensemble_test_accuracy": metrics.get("test_accuracy"),
+        "ensemble_train_seconds": metrics.get("train_seconds"),
+    }
+    print(
+        f"members {100 * summary['member_accuracy_mean']:.2f} ± "
+        f"{100 * summary['member_accuracy_std']:.2f}%; ensemble of {len(members)}: "
+        f"{100 * summary['ensemble_test_accuracy']:.2f}%"
+    )
+    (RESULTS / "best_ensemble.json").write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
