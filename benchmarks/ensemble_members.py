@@ -14,6 +14,8 @@ import os
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from machine import describe
@@ -30,14 +32,24 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a run folder trained with --ensemble K")
     arguments = parser.parse_args()
     dataset = load_mnist(allow_download=False)
-    members = []
+    members, probabilities = [], []
     for folder in sorted(arguments.run.glob("member-*")):
         state = Checkpoints(folder).read_state()
         model = load_model(folder / CHECKPOINT_FOLDER / state["checkpoint"])
-        accuracy = evaluate(model, dataset.test_images, dataset.test_labels).accuracy
+        evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
+        accuracy = evaluation.accuracy
+        probabilities.append(evaluation.predictions.probabilities)
         seconds = sum(row["seconds"] for row in read_history(folder))
         members.append({"member": folder.name, "test_accuracy": accuracy, "train_seconds": seconds})
         print(f"{folder.name}: {100 * accuracy:.2f}% in {seconds:.0f}s", flush=True)
+    # Ensembles of the first k members, k = 1..K: what --ensemble k would give.
+    labels = dataset.test_labels
+    by_size = {
+        str(size): float((np.mean(probabilities[:size], axis=0).argmax(axis=1) == labels).mean())
+        for size in range(1, len(probabilities) + 1)
+    }
+    for size, accuracy in by_size.items():
+        print(f"ensemble of the first {size}: {100 * accuracy:.2f}%")
     metrics = read_metrics(arguments.run)
     accuracies = [member["test_accuracy"] for member in members]
     summary = {
@@ -48,6 +60,7 @@ def main() -> None:
         "member_accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
         "member_seconds_median": statistics.median(m["train_seconds"] for m in members),
         "ensemble_test_accuracy": metrics.get("test_accuracy"),
+        "first_k_ensemble_accuracy": by_size,
         "ensemble_train_seconds": metrics.get("train_seconds"),
     }
     print(
