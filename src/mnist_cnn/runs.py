@@ -13,7 +13,7 @@ import io
 import json
 import os
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,3 @@ def _format_number(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
-
-
-ProgressWriter = Callable[[str], None]
