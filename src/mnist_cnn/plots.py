@@ -160,16 +160,25 @@ def reliability_figure(
         bin_edges[:-1][filled], bin_accuracy[filled], width=widths[filled], align="edge",
         color=RIGHT_COLOUR, edgecolor="white", label="accuracy",
     )  # fmt: skip
-    top.bar(
-        bin_edges[:-1][filled],
-        (bin_confidence - bin_accuracy)[filled],
-        bottom=bin_accuracy[filled],
-        width=widths[filled],
-        align="edge",
-        color=WRONG_COLOUR,
-        alpha=0.35,
-        label="gap to confidence",
-    )
+    # The gap from accuracy up to the confidence: red where the model claims more
+    # than it achieves (over-confident), green where it achieves more.
+    gap = (bin_confidence - bin_accuracy)[filled]
+    for sign, colour, label in (
+        (1, WRONG_COLOUR, "over-confident"),
+        (-1, "tab:green", "under-confident"),
+    ):
+        chosen = gap * sign > 0
+        if chosen.any():
+            top.bar(
+                bin_edges[:-1][filled][chosen],
+                np.abs(gap[chosen]),
+                bottom=np.minimum(bin_accuracy, bin_confidence)[filled][chosen],
+                width=widths[filled][chosen],
+                align="edge",
+                color=colour,
+                alpha=0.35,
+                label=label,
+            )
     top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
     top.set_ylabel("accuracy")
     top.set_ylim(0, 1)
