@@ -26,9 +26,12 @@ import numpy as np
 from PIL import Image
 
 from machine import describe
+from mnist_cnn.classifiers import (
+    keras_probability_function,
+    load_onnx_classifier,
+    resolve_onnx_path,
+)
 from mnist_cnn.data import load_mnist
-from mnist_cnn.export import load_onnx_classifier, resolve_onnx_path
-from mnist_cnn.predict import keras_probability_function
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.runs import load_model
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.export import engine_agreement, export_model, load_onnx_classifier
+from mnist_cnn.classifiers import load_onnx_classifier
+from mnist_cnn.export import engine_agreement, export_model
 from mnist_cnn.predict import predict_probabilities
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.runs import load_model

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.predict import Picture, answer_pictures, load_classifier, read_pictures
+from mnist_cnn.classifiers import load_classifier
+from mnist_cnn.predict import Picture, answer_pictures, read_pictures
 from tests.helpers import run_cli
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "gif": "GIF", "tiff": "TIFF", "webp": "WEBP"}

@@ -28,6 +28,8 @@ _EXPORTS = {
     "predict": "mnist_cnn.predict",
     "Predictions": "mnist_cnn.predict",
     "load_model": "mnist_cnn.runs",
+    "Classifier": "mnist_cnn.classifiers",
+    "load_classifier": "mnist_cnn.classifiers",
     "train_run": "mnist_cnn.workflow",
 }
 

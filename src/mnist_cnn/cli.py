@@ -268,7 +268,8 @@ def command_predict(arguments: argparse.Namespace) -> int:
     import csv
     import json
 
-    from mnist_cnn.predict import answer_pictures, load_classifier, read_pictures
+    from mnist_cnn.classifiers import load_classifier
+    from mnist_cnn.predict import answer_pictures, read_pictures
 
     if not 0.0 <= arguments.min_confidence <= 1.0:
         raise MnistCnnError(f"--min-confidence must be in [0, 1], got {arguments.min_confidence}")
@@ -346,7 +347,8 @@ def _answers_table(answers) -> str:
 
 @_uses_tensorflow
 def command_export(arguments: argparse.Namespace) -> int:
-    from mnist_cnn.export import engine_agreement, export_model, load_onnx_classifier
+    from mnist_cnn.classifiers import load_onnx_classifier
+    from mnist_cnn.export import engine_agreement, export_model
 
     path = export_model(arguments.run, arguments.format, arguments.out)
     print(f"wrote {path}")
@@ -377,7 +379,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
             f"the web server needs the 'web' extra ({error.name} is missing): "
             "pip install 'mnist-cnn[web]'"
         ) from None
-    from mnist_cnn.predict import load_classifier
+    from mnist_cnn.classifiers import load_classifier
 
     if arguments.engine == "keras":
         _quiet_tensorflow()

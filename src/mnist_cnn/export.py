@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from mnist_cnn.classifiers import ONNX_FILE
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path
-from mnist_cnn.predict import Classifier
 
-ONNX_FILE = "model.onnx"
 SAVED_MODEL_FOLDER = "saved_model"
 FORMATS = ("onnx", "saved_model")
 
@@ -62,61 +61,6 @@ def _export_folder_atomically(model: Any, out: Path) -> None:
             os.replace(staging / "model", out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def resolve_onnx_path(run_or_model: Path) -> Path:
-    if run_or_model.is_dir():
-        path = run_or_model / ONNX_FILE
-        if not path.exists():
-            raise MnistCnnError(
-                f"{run_or_model}: no {ONNX_FILE}; make it with "
-                f"'mnist-cnn export {run_or_model} --format onnx'"
-            )
-        return path
-    if not run_or_model.exists():
-        raise MnistCnnError(f"{run_or_model}: no such run folder or model file")
-    return run_or_model
-
-
-def load_onnx_classifier(run_or_model: Path, threads: int | None = None) -> Classifier:
-    """An ONNX Runtime session as a ``Classifier``. Never imports TensorFlow."""
-    import onnxruntime
-
-    from mnist_cnn.runs import read_class_names
-
-    path = resolve_onnx_path(Path(run_or_model))
-    options = onnxruntime.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.log_severity_level = 3  # errors only: the CLI reports problems itself
-    try:
-        session = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as error:  # onnxruntime raises its own error types
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MnistCnnError(f"{path}: not a loadable ONNX model ({reason[:200]})") from None
-    (model_input,) = session.get_inputs()
-    if list(model_input.shape[1:]) != [28, 28, 1]:
-        raise MnistCnnError(
-            f"{path}: the model takes input of shape {tuple(model_input.shape[1:])}, "
-            "expected (28, 28, 1)"
-        )
-    classes = int(session.get_outputs()[0].shape[-1])
-    input_name = model_input.name
-
-    def probabilities(model_inputs: np.ndarray) -> np.ndarray:
-        if len(model_inputs) == 0:
-            return np.zeros((0, classes), dtype=np.float32)
-        (output,) = session.run(None, {input_name: model_inputs.astype(np.float32, copy=False)})
-        return output
-
-    return Classifier(
-        name=str(path),
-        class_names=read_class_names(path.parent, classes),
-        probabilities=probabilities,
-        metadata={"engine": "onnx"},
-    )
 
 
 def engine_agreement(

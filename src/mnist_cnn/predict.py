@@ -1,19 +1,20 @@
 """Running a trained model: on MNIST arrays, and on people's own pictures.
 
-The model is reached through a ``Classifier``: a name, the class names and a
-function from model inputs to probabilities. Keras and ONNX Runtime both
-provide one, so this module never imports TensorFlow itself.
+The model is reached through a ``classifiers.Classifier``: a name, the class
+names and a function from model inputs to probabilities. Keras and ONNX
+Runtime both provide one, so this module never imports TensorFlow itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnist_cnn.classifiers import Classifier, keras_probability_function
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import (
     NO_DIGIT,
@@ -38,8 +39,6 @@ READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ARRAY_SUFFIX)
 # answer is more likely wrong than right.
 DEFAULT_MIN_CONFIDENCE = 0.5
 
-ProbabilityFunction = Callable[[np.ndarray], np.ndarray]
-
 
 @dataclass(frozen=True)
 class Predictions:
@@ -62,35 +61,6 @@ class Predictions:
         """The ``count`` most probable classes of image ``index``, best first."""
         order = np.argsort(self.probabilities[index])[::-1][:count]
         return [(int(cls), float(self.probabilities[index, cls])) for cls in order]
-
-
-@dataclass(frozen=True)
-class Classifier:
-    """A loaded model, whatever runs it."""
-
-    name: str  # where it came from, for messages
-    class_names: tuple[str, ...]
-    probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def keras_probability_function(model: keras.Model, batch_size: int = 1000) -> ProbabilityFunction:
-    """Calls the model directly on batches.
-
-    ``model.predict`` builds a data pipeline per call, which costs milliseconds
-    for a single image; a direct call does not.
-    """
-
-    def probabilities(model_inputs: np.ndarray) -> np.ndarray:
-        batches = [
-            np.asarray(model(model_inputs[start : start + batch_size], training=False))
-            for start in range(0, len(model_inputs), batch_size)
-        ]
-        if not batches:
-            return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-        return np.concatenate(batches).astype(np.float32)
-
-    return probabilities
 
 
 def predict_probabilities(
@@ -280,28 +250,3 @@ def answer_picture(
     return answer_pictures(
         [Picture(name=name, gray=gray)], classifier, multi=multi, min_confidence=min_confidence
     )[0]
-
-
-def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
-    """Load a run's model (or a model file) for the chosen engine: keras or onnx.
-
-    The ONNX engine runs on ONNX Runtime and never imports TensorFlow.
-    """
-    from mnist_cnn.runs import read_class_names, resolve_model_path
-
-    if engine == "onnx":
-        from mnist_cnn.export import load_onnx_classifier
-
-        return load_onnx_classifier(run_or_model)
-    if engine != "keras":
-        raise MnistCnnError(f"unknown engine {engine!r}; choose keras or onnx")
-    from mnist_cnn.runs import load_model
-
-    model_path = resolve_model_path(run_or_model)
-    model = load_model(model_path)
-    classes = int(model.output_shape[-1])
-    return Classifier(
-        name=str(model_path),
-        class_names=read_class_names(model_path.parent, classes),
-        probabilities=keras_probability_function(model),
-    )

@@ -27,8 +27,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from mnist_cnn.classifiers import Classifier
 from mnist_cnn.errors import ImageTooLargeError, MnistCnnError, NotAnImageError
-from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE, Classifier, Predictions
+from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE, Predictions
 from mnist_cnn.preprocess import (
     NO_DIGIT,
     PreparedDigit,
