@@ -9,6 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
+# Debian's Chromium, as the tests drive it: headless, and quiet on a machine with no network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGUMENTS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def run_cli(*arguments: str, env: dict | None = None, timeout: float = 300, cwd=None):
     """Run ``mnist-cnn`` in a fresh interpreter, as a user would."""

@@ -9,11 +9,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import CHROMIUM, CHROMIUM_ARGUMENTS, run_cli
 
 MAIN_SECTIONS = ("results", "training", "per-class", "confusion", "misclassified",
                  "calibration", "predictions", "configuration")  # fmt: skip
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 class Collector(HTMLParser):
@@ -65,14 +64,10 @@ def test_report_without_evaluation_or_run(tmp_path):
 @pytest.mark.parametrize("width, name", [(1200, "desktop"), (390, "phone")])
 def test_report_renders_in_headless_chromium(report_path, artifacts_dir, width, name):
     sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which("chromium") and not shutil.which(CHROMIUM):
+    if not shutil.which(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (make browser installs it)")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGUMENTS)
         try:
             page = browser.new_page(viewport={"width": width, "height": 900})
             page.goto(report_path.as_uri())

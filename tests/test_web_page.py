@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,10 +13,9 @@ import urllib.request
 import pytest
 from PIL import Image
 
+from tests.helpers import CHROMIUM, CHROMIUM_ARGUMENTS
+
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGUMENTS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def free_port() -> int:
