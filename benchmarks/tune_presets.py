@@ -31,13 +31,12 @@ CANDIDATES = {
         {"warmup_fraction": 0.1},
         {"epochs": 2, "warmup_fraction": 0.1},
     ],
-    "accurate": [
-        {},
-        {"epochs": 6},
-        {"epochs": 10},
-        {"max_rotation_degrees": 0.0, "max_shift_pixels": 0.0},
-        {"peak_learning_rate": 0.002},
-    ],
+    # The comparison behind the accurate preset's 8 epochs: 3 epochs gave 99.20%,
+    # 8 gave 99.49% and 12 gave 99.52% held-out accuracy (one seed each), and 12
+    # epochs would not fit the 120 s target (results/tune_accurate.json).
+    "accurate": [{"epochs": 3}, {}, {"epochs": 12}],
+    # Not yet swept: the next step for the best preset (see the README).
+    "best": [{}, {"epochs": 30}, {"max_shift_pixels": 3.0, "max_rotation_degrees": 15.0}],
 }
 
 
