@@ -96,6 +96,8 @@ class DigitAnswer:
     top: list[tuple[str, float]]  # best three (class name, probability)
     uncertain: bool  # confidence under the threshold
     image: np.ndarray  # (28, 28) uint8, what the model saw
+    probabilities: np.ndarray  # (classes,) float32, one per class
+    box: tuple[int, int, int, int] | None = None  # where the digit stood, with --multi
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,34 @@ def _read_array(path: Path) -> Iterable[Picture]:
         )
 
 
+def digits_in(gray: np.ndarray, multi: bool) -> list[PreparedDigit]:
+    """The MNIST-style digits of one picture: all of them with ``multi``, else one; [] if none."""
+    if multi:
+        return prepare_digits(gray)
+    digit = prepare_digit(gray)
+    return [digit] if digit.image is not None else []
+
+
+def digit_answer(
+    digit: PreparedDigit,
+    probabilities: np.ndarray,
+    class_names: Sequence[str],
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+) -> DigitAnswer:
+    """The answer for one prepared digit, from its row of class probabilities."""
+    predictions = Predictions.from_probabilities(probabilities[np.newaxis, :])
+    confidence = float(predictions.confidences[0])
+    return DigitAnswer(
+        digit=class_names[int(predictions.classes[0])],
+        confidence=confidence,
+        top=[(class_names[cls], p) for cls, p in predictions.top(0)],
+        uncertain=confidence < min_confidence,
+        image=digit.image,
+        probabilities=probabilities,
+        box=digit.box,
+    )
+
+
 def answer_pictures(
     pictures: Sequence[Picture],
     classifier: Classifier,
@@ -200,22 +230,19 @@ def answer_pictures(
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
 ) -> list[Answer]:
     """Preprocess every picture, classify all digits in one batch, and answer each."""
-    prepared: list[list[PreparedDigit] | None] = []
-    for picture in pictures:
-        if picture.error is not None or picture.gray is None:
-            prepared.append(None)
-        elif multi:
-            prepared.append(prepare_digits(picture.gray))
-        else:
-            digit = prepare_digit(picture.gray)
-            prepared.append([digit] if digit.image is not None else [])
+    # None marks a picture that could not be read: it is answered with its error.
+    prepared = [
+        None
+        if picture.error is not None or picture.gray is None
+        else digits_in(picture.gray, multi)
+        for picture in pictures
+    ]
     images = [digit.image for digits in prepared if digits for digit in digits]
     probabilities = (
         classifier.probabilities(to_model_input(np.stack(images)))
         if images
         else np.zeros((0, len(classifier.class_names)), dtype=np.float32)
     )
-    predictions = Predictions.from_probabilities(probabilities)
 
     answers, position = [], 0
     for picture, digits in zip(pictures, prepared, strict=True):
@@ -227,26 +254,9 @@ def answer_pictures(
             continue
         found = []
         for digit in digits:
-            confidence = float(predictions.confidences[position])
             found.append(
-                DigitAnswer(
-                    digit=classifier.class_names[int(predictions.classes[position])],
-                    confidence=confidence,
-                    top=[(classifier.class_names[cls], p) for cls, p in predictions.top(position)],
-                    uncertain=confidence < min_confidence,
-                    image=digit.image,
-                )
+                digit_answer(digit, probabilities[position], classifier.class_names, min_confidence)
             )
             position += 1
         answers.append(Answer(name=picture.name, digits=found))
     return answers
-
-
-def answer_picture(
-    gray: np.ndarray, classifier: Classifier, *, multi: bool = False,
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE, name: str = "image",
-) -> Answer:  # fmt: skip
-    """One picture's answer (the web server's entry point)."""
-    return answer_pictures(
-        [Picture(name=name, gray=gray)], classifier, multi=multi, min_confidence=min_confidence
-    )[0]

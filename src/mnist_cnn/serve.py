@@ -29,16 +29,8 @@ from pydantic import BaseModel, Field
 
 from mnist_cnn.classifiers import Classifier
 from mnist_cnn.errors import ImageTooLargeError, MnistCnnError, NotAnImageError
-from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE, Predictions
-from mnist_cnn.preprocess import (
-    NO_DIGIT,
-    PreparedDigit,
-    array_to_gray,
-    decode_image,
-    prepare_digit,
-    prepare_digits,
-    to_model_input,
-)
+from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE, DigitAnswer, digit_answer, digits_in
+from mnist_cnn.preprocess import NO_DIGIT, array_to_gray, decode_image, to_model_input
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH = 64  # images per forward pass when requests pile up
@@ -168,20 +160,16 @@ class Batcher:
                 start += len(job.images)
 
 
-def _digit_json(
-    digit: PreparedDigit, probabilities: np.ndarray, classifier: Classifier, min_confidence: float
-) -> dict[str, Any]:
-    predictions = Predictions.from_probabilities(probabilities[None, :])
-    confidence = float(predictions.confidences[0])
+def _digit_json(answer: DigitAnswer) -> dict[str, Any]:
     result = {
-        "digit": classifier.class_names[int(predictions.classes[0])],
-        "confidence": confidence,
-        "uncertain": confidence < min_confidence,
-        "probabilities": [round(float(p), 6) for p in probabilities],
-        "preprocessed": digit.image.tolist(),
+        "digit": answer.digit,
+        "confidence": answer.confidence,
+        "uncertain": answer.uncertain,
+        "probabilities": [round(float(p), 6) for p in answer.probabilities],
+        "preprocessed": answer.image.tolist(),
     }
-    if digit.box is not None:
-        result["box"] = list(digit.box)
+    if answer.box is not None:
+        result["box"] = list(answer.box)
     return result
 
 
@@ -304,11 +292,7 @@ def create_app(
         except MnistCnnError as error:
             return _error(_status_for(error), str(error))
 
-        if multi:
-            digits = await run_in_threadpool(prepare_digits, gray)
-        else:
-            prepared = await run_in_threadpool(prepare_digit, gray)
-            digits = [prepared] if prepared.image is not None else []
+        digits = await run_in_threadpool(digits_in, gray, multi)
         if not digits:
             empty: dict[str, Any] = {"digit": None, "reason": NO_DIGIT, "confidence": None,
                                      "probabilities": None, "preprocessed": None}  # fmt: skip
@@ -317,7 +301,7 @@ def create_app(
             return JSONResponse(empty)
         probabilities = await batcher.probabilities(np.stack([digit.image for digit in digits]))
         answers = [
-            _digit_json(digit, row, classifier, min_confidence)
+            _digit_json(digit_answer(digit, row, classifier.class_names, min_confidence))
             for digit, row in zip(digits, probabilities, strict=True)
         ]
         if not multi:
