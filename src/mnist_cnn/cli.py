@@ -268,14 +268,9 @@ def command_predict(arguments: argparse.Namespace) -> int:
     import csv
     import json
 
-    from mnist_cnn.classifiers import load_classifier
     from mnist_cnn.predict import answer_pictures, read_pictures
 
-    if not 0.0 <= arguments.min_confidence <= 1.0:
-        raise MnistCnnError(f"--min-confidence must be in [0, 1], got {arguments.min_confidence}")
-    if arguments.engine == "keras":
-        _quiet_tensorflow()
-    classifier = load_classifier(arguments.model, arguments.engine)
+    classifier = _load_classifier(arguments.model, arguments.engine)
     pictures = read_pictures(arguments.paths)
     answers = answer_pictures(
         pictures, classifier, multi=arguments.multi, min_confidence=arguments.min_confidence
@@ -379,11 +374,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
             f"the web server needs the 'web' extra ({error.name} is missing): "
             "pip install 'mnist-cnn[web]'"
         ) from None
-    from mnist_cnn.classifiers import load_classifier
-
-    if arguments.engine == "keras":
-        _quiet_tensorflow()
-    classifier = load_classifier(arguments.run, arguments.engine)
+    classifier = _load_classifier(arguments.run, arguments.engine)
     metadata = model_metadata(arguments.run, classifier, arguments.engine)
     app = create_app(classifier, metadata, min_confidence=arguments.min_confidence)
     print(
@@ -396,6 +387,41 @@ def command_serve(arguments: argparse.Namespace) -> int:
         uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
     print("server stopped", flush=True)
     return 0
+
+
+def _load_classifier(run_or_model: Path, engine: str):
+    """Load the model for ``engine``; only the Keras engine starts TensorFlow."""
+    from mnist_cnn.classifiers import load_classifier
+
+    if engine == "keras":
+        _quiet_tensorflow()
+    return load_classifier(run_or_model, engine)
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--min-confidence must be a number, got {text!r}"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--min-confidence must be in [0, 1], got {text}")
+    return value
+
+
+def _add_inference_options(parser: argparse.ArgumentParser, engine_help: str) -> None:
+    """--engine and --min-confidence, shared by predict and serve."""
+    from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE
+
+    parser.add_argument(
+        "--engine", choices=("keras", "onnx"), default="keras",
+        help=f"{engine_help} (default: keras)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-confidence", type=_confidence, default=DEFAULT_MIN_CONFIDENCE,
+        help=f"answers below this are marked uncertain (default: {DEFAULT_MIN_CONFIDENCE})",
+    )  # fmt: skip
 
 
 def _add_run_argument(parser: argparse.ArgumentParser, what: str) -> None:
@@ -534,8 +560,6 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     compare.set_defaults(handler=command_compare)
 
-    from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE
-
     predict = subcommands.add_parser(
         "predict",
         help="read digits in your own pictures (photos, drawings) or .npy arrays",
@@ -553,20 +577,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", type=Path, default=Path("runs/latest"),
         help="run folder or model file (default: runs/latest)",
     )  # fmt: skip
-    predict.add_argument(
-        "--engine", choices=("keras", "onnx"), default="keras",
-        help="keras, or onnx for a fast start without TensorFlow (default: keras)",
-    )  # fmt: skip
+    _add_inference_options(predict, "keras, or onnx for a fast start without TensorFlow")
     output = predict.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     output.add_argument("--csv", action="store_true", help="print CSV (default: a table)")
     predict.add_argument(
         "--multi", action="store_true",
         help="read several digits, left to right, as one number (default: one digit)",
-    )  # fmt: skip
-    predict.add_argument(
-        "--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
-        help=f"answers below this are marked uncertain (default: {DEFAULT_MIN_CONFIDENCE})",
     )  # fmt: skip
     predict.add_argument(
         "--show-preprocessed", type=Path, default=None, metavar="OUT.png",
@@ -597,14 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on; 0.0.0.0 opens it to the network (default: 127.0.0.1)",
     )  # fmt: skip
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    serve.add_argument(
-        "--engine", choices=("keras", "onnx"), default="keras",
-        help="keras, or onnx (needs 'mnist-cnn export' first) (default: keras)",
-    )  # fmt: skip
-    serve.add_argument(
-        "--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
-        help=f"answers below this are marked uncertain (default: {DEFAULT_MIN_CONFIDENCE})",
-    )  # fmt: skip
+    _add_inference_options(serve, "keras, or onnx (needs 'mnist-cnn export' first)")
     serve.set_defaults(handler=command_serve)
     return parser
 
