@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,12 @@ def _current_umask() -> int:
 def write_text_atomic(path: Path, text: str) -> None:
     with atomic_path(path) as temporary_path:
         temporary_path.write_text(text, encoding="utf-8")
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy a finished file to ``target``, which appears whole or not at all."""
+    with atomic_path(target) as temporary_path:
+        shutil.copyfile(source, temporary_path)
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path, write_json_atomic
+from mnist_cnn.files import atomic_path, copy_atomic, write_json_atomic
 from mnist_cnn.models import build_model, compile_model, ensemble_model, steps_per_epoch
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.runs import write_history
@@ -170,8 +170,7 @@ class Checkpoints:
         best_epoch = previous.get("best_epoch")
         accuracy = history[-1].get("val_accuracy", float("nan"))
         if not np.isnan(accuracy) and (best_accuracy is None or accuracy > best_accuracy):
-            with atomic_path(self.run_dir / BEST_MODEL_FILE) as temporary_path:
-                model.save(temporary_path)
+            copy_atomic(checkpoint, self.run_dir / BEST_MODEL_FILE)  # the same bytes, no re-save
             best_accuracy, best_epoch = accuracy, epoch
         write_json_atomic(
             self.state_path,

@@ -15,7 +15,7 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluate import Analysis, analyse, evaluate
-from mnist_cnn.files import write_json_atomic
+from mnist_cnn.files import copy_atomic, write_json_atomic
 from mnist_cnn.models import count_parameters
 from mnist_cnn.plots import (
     confusion_matrix_figure,
@@ -115,7 +115,9 @@ def train_run(
         from mnist_cnn.runs import load_model
 
         model = load_model(run_dir / BEST_MODEL_FILE)
-    save_model(model, run_dir / MODEL_FILE)
+        copy_atomic(run_dir / BEST_MODEL_FILE, run_dir / MODEL_FILE)
+    else:
+        save_model(model, run_dir / MODEL_FILE)
     write_history(run_dir, result.history, HISTORY_COLUMNS)
 
     evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
