@@ -100,11 +100,9 @@ def read_config(run_dir: Path) -> dict[str, Any]:
 def read_class_names(run_dir: Path, count: int) -> tuple[str, ...]:
     """The class names a run was trained with, or "0", "1", ... when unknown."""
     try:
-        names = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))["data"][
-            "class_names"
-        ]
-    except (OSError, ValueError, KeyError, TypeError):
-        names = None
+        names = read_config(run_dir)["data"]["class_names"]
+    except (MnistCnnError, OSError, ValueError, KeyError, TypeError):
+        names = None  # no readable config: a model file on its own
     if not isinstance(names, list) or len(names) != count:
         return tuple(str(index) for index in range(count))
     return tuple(str(name) for name in names)
