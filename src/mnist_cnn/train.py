@@ -211,8 +211,12 @@ class Checkpoints:
 
 
 def augmentation_layers(config: TrainConfig, seed: int) -> keras.Sequential | None:
-    """Random shifts and rotations for training batches, or None when turned off."""
+    """Random zooms, rotations and shifts for training batches, or None when turned off."""
     pipeline = []
+    if config.max_zoom_fraction:
+        pipeline.append(
+            keras.layers.RandomZoom(config.max_zoom_fraction, fill_mode="constant", seed=seed + 2)
+        )
     if config.max_rotation_degrees:
         pipeline.append(
             keras.layers.RandomRotation(
@@ -227,6 +231,41 @@ def augmentation_layers(config: TrainConfig, seed: int) -> keras.Sequential | No
     return keras.Sequential(pipeline, name="augmentation") if pipeline else None
 
 
+class AugmentedBatches(keras.utils.PyDataset):
+    """Batches of ``images`` in order, each passed through ``augment``.
+
+    On JAX the augmentation is compiled (its random state passed in and out),
+    which is several times faster than calling the layers eagerly per batch.
+    """
+
+    def __init__(
+        self, images: np.ndarray, labels: np.ndarray, batch_size: int, augment: keras.Sequential
+    ) -> None:
+        super().__init__()
+        self.images, self.labels = images, labels
+        self.batch_size, self.augment = batch_size, augment
+        self._compiled = None
+        if keras.backend.backend() == "jax":
+            import jax
+
+            augment.build((None, *images.shape[1:]))
+            self._state = [variable.value for variable in augment.non_trainable_variables]
+            self._compiled = jax.jit(self._stateless_augment)
+
+    def _stateless_augment(self, state: list, batch: Any) -> tuple[Any, list]:
+        return self.augment.stateless_call([], state, batch, training=True)
+
+    def __len__(self) -> int:
+        return steps_per_epoch(len(self.images), self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        if self._compiled is None:
+            return self.augment(self.images[batch], training=True), self.labels[batch]
+        augmented, self._state = self._compiled(self._state, self.images[batch])
+        return augmented, self.labels[batch]
+
+
 def _epoch_inputs(
     split: Split, order: np.ndarray, config: TrainConfig, augment: keras.Sequential | None
 ) -> dict[str, Any]:
@@ -234,6 +273,9 @@ def _epoch_inputs(
     images, labels = split.train_images[order], split.train_labels[order]
     if augment is None:
         return {"x": images, "y": labels, "batch_size": config.batch_size, "shuffle": False}
+    if keras.backend.backend() != "tensorflow":
+        # Other backends (JAX on a GPU for the tuning sweep) augment batch by batch.
+        return {"x": AugmentedBatches(images, labels, config.batch_size, augment), "shuffle": False}
     import tensorflow as tf
 
     # Augmenting in the input pipeline keeps the saved model free of random
