@@ -76,3 +76,39 @@ def test_ensemble_averages_its_members_and_round_trips(mnist, tmp_path):
     save_model(model, tmp_path / "ensemble.keras")
     loaded = load_model(tmp_path / "ensemble.keras")
     np.testing.assert_allclose(loaded(images).numpy(), expected, atol=1e-6)
+
+
+def test_augmentation_moves_digits_but_keeps_their_ink(mnist):
+    from mnist_cnn.train import augmentation_layers
+
+    config = preset_config("best", max_zoom_fraction=0.1)
+    augment = augmentation_layers(config, seed=3)
+    assert [type(layer).__name__ for layer in augment.layers] == [
+        "RandomZoom",
+        "RandomRotation",
+        "RandomTranslation",
+    ]
+    images = mnist.train_images[:64, :, :, None].astype("float32") / 255.0
+    moved = np.asarray(augment(images, training=True))
+    assert moved.shape == images.shape
+    assert np.mean(np.abs(moved - images) > 0.1) > 0.02  # pixels really moved
+    ink_ratio = moved.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
+    assert np.all((ink_ratio > 0.7) & (ink_ratio < 1.3))  # digits stay on the canvas
+    assert augmentation_layers(preset_config("fast"), seed=3) is None
+
+
+def test_augmented_batches_cover_every_image_in_order_with_labels_untouched(mnist):
+    from mnist_cnn.train import AugmentedBatches, augmentation_layers
+
+    images = mnist.train_images[:300, :, :, None].astype("float32") / 255.0
+    labels = mnist.train_labels[:300].astype("int32")
+    batches = AugmentedBatches(
+        images, labels, batch_size=128, augment=augmentation_layers(preset_config("best"), 0)
+    )
+    assert len(batches) == 3
+    sizes = [len(batches[index][1]) for index in range(len(batches))]
+    assert sizes == [128, 128, 44]
+    augmented, batch_labels = batches[2]
+    np.testing.assert_array_equal(batch_labels, labels[256:])
+    assert np.asarray(augmented).shape == (44, 28, 28, 1)
+    assert not np.allclose(np.asarray(augmented), images[256:])
