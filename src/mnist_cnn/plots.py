@@ -160,12 +160,13 @@ def reliability_figure(
         bin_edges[:-1][filled], bin_accuracy[filled], width=widths[filled], align="edge",
         color=RIGHT_COLOUR, edgecolor="white", label="accuracy",
     )  # fmt: skip
-    # The gap from accuracy up to the confidence: red where the model claims more
-    # than it achieves (over-confident), green where it achieves more.
+    # The gap between accuracy and confidence: translucent red above the bar where
+    # the model claims more than it achieves (over-confident); where it achieves
+    # more, the gap lies inside the bar, so it is painted opaque in light green.
     gap = (bin_confidence - bin_accuracy)[filled]
-    for sign, colour, label in (
-        (1, WRONG_COLOUR, "over-confident"),
-        (-1, "tab:green", "under-confident"),
+    for sign, colour, opacity, label in (
+        (1, WRONG_COLOUR, 0.35, "over-confident"),
+        (-1, "#9fd89f", 1.0, "under-confident"),
     ):
         chosen = gap * sign > 0
         if chosen.any():
@@ -176,7 +177,7 @@ def reliability_figure(
                 width=widths[filled][chosen],
                 align="edge",
                 color=colour,
-                alpha=0.35,
+                alpha=opacity,
                 label=label,
             )
     top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
