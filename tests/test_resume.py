@@ -208,3 +208,32 @@ def test_keep_best_uses_the_best_validation_epoch(tmp_path):
     assert metrics["kept"] == "best"
     assert metrics["best_validation_epoch"] == 1 + accuracies.index(max(accuracies))
     assert (run_dir / "best.keras").exists()
+
+
+def test_a_stop_request_interrupts_fit_after_the_current_batch():
+    import keras
+    import numpy as np
+
+    from mnist_cnn.train import StopWhenAsked
+
+    stopper = StopWhenAsked()
+    finished_batches = []
+
+    class AskDuringBatchTwo(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                stopper.asked = True  # what the Ctrl-C handler does
+
+        def on_train_batch_end(self, batch, logs=None):
+            finished_batches.append(batch)
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    images = np.zeros((80, 4), dtype="float32")
+    labels = np.zeros(80, dtype="int32")
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(
+            images, labels, batch_size=8, epochs=3, verbose=0,
+            callbacks=[AskDuringBatchTwo(), stopper],
+        )  # fmt: skip
+    assert finished_batches == [0, 1, 2]

@@ -13,11 +13,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnist_cnn.errors import MnistCnnError
+
+if TYPE_CHECKING:
+    from mnist_cnn.train import StopWhenAsked
 
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
@@ -167,21 +172,25 @@ def command_train(arguments: argparse.Namespace) -> int:
         f"{dataset.num_classes} classes"
     )
 
+    from mnist_cnn.train import StopWhenAsked
     from mnist_cnn.workflow import train_run
 
     run_dir = run_dir or arguments.run_dir or new_run_dir(arguments.runs_root, config.preset)
     verb = "resuming" if arguments.resume else "training"
     print(f"{verb} preset {config.preset!r} in {run_dir}", flush=True)
+    stopper = StopWhenAsked()
     try:
-        summary = train_run(
-            config,
-            dataset,
-            run_dir,
-            data_path=data_path,
-            resume=arguments.resume is not None,
-            keep=arguments.keep,
-            progress_bar=sys.stdout.isatty(),
-        )
+        with _ctrl_c_asks(stopper):
+            summary = train_run(
+                config,
+                dataset,
+                run_dir,
+                data_path=data_path,
+                resume=arguments.resume is not None,
+                keep=arguments.keep,
+                progress_bar=sys.stdout.isatty(),
+                callbacks=[stopper],
+            )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: every completed epoch is saved; continue with\n"
@@ -617,6 +626,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inference_options(serve, "keras, or onnx (needs 'mnist-cnn export' first)")
     serve.set_defaults(handler=command_serve)
     return parser
+
+
+@contextlib.contextmanager
+def _ctrl_c_asks(stopper: StopWhenAsked) -> Iterator[None]:
+    """While training, a first Ctrl-C asks ``stopper`` to stop after the current batch;
+    a second one interrupts at once."""
+
+    def on_interrupt(signal_number: int, frame: object) -> None:
+        if stopper.asked:
+            raise KeyboardInterrupt
+        stopper.asked = True
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -112,6 +112,28 @@ class EpochLineLogger(keras.callbacks.Callback):
         self.write(" | ".join(parts))
 
 
+class StopWhenAsked(keras.callbacks.Callback):
+    """Raises ``KeyboardInterrupt`` at the end of the batch in which ``asked`` was set.
+
+    A Ctrl-C handler sets ``asked`` instead of raising wherever the signal
+    lands: raised inside TensorFlow's clean-up code (an iterator's ``__del__``,
+    say) the interrupt is swallowed and training carries on, while raised here
+    it always unwinds through ``fit``, between two batches.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = False
+
+    def _stop_if_asked(self, batch: int, logs: dict | None = None) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = _stop_if_asked
+    on_test_batch_end = _stop_if_asked
+    on_predict_batch_end = _stop_if_asked
+
+
 class ProgressBar(keras.callbacks.ProgbarLogger):
     """Keras's progress bar, told the run's real epoch count.
 

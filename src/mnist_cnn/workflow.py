@@ -6,10 +6,10 @@ returns a summary for the caller to report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
@@ -43,6 +43,9 @@ from mnist_cnn.train import (
     train,
 )
 
+if TYPE_CHECKING:
+    import keras
+
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
 
@@ -73,6 +76,7 @@ def train_run(
     resume: bool = False,
     keep: str = "last",
     progress_bar: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     log: Callable[[str], None] = print,
 ) -> RunSummary:
     """Train ``config`` on ``dataset`` and fill ``run_dir`` with every artefact.
@@ -81,7 +85,7 @@ def train_run(
     ``keep``: "last" makes model.keras the final epoch's model, "best" the
     epoch with the best validation accuracy (best.keras is kept either way when
     there is a validation split). ``progress_bar``: Keras's bar (for a
-    terminal) instead of one line per epoch.
+    terminal) instead of one line per epoch. ``callbacks`` go to every ``fit``.
     """
     if keep not in ("last", "best"):
         raise MnistCnnError(f"--keep must be best or last, got {keep!r}")
@@ -99,13 +103,13 @@ def train_run(
     point_latest_at(run_dir)
 
     checkpoints = Checkpoints(run_dir)
-    callbacks = [] if progress_bar else [EpochLineLogger(config.epochs, log)]
+    progress = [] if progress_bar else [EpochLineLogger(config.epochs, log)]
     result = train(
         config,
         dataset,
         checkpoints=checkpoints,
         resume=resume,
-        callbacks=callbacks,
+        callbacks=[*progress, *callbacks],
         verbose=1 if progress_bar else 0,
         log=log,
     )
