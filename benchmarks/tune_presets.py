@@ -133,7 +133,7 @@ def main() -> None:
         for index in chosen
         for seed in range(arguments.seeds)
     ]
-    labels = load_mnist(allow_download=False).limited(arguments.limit).train_labels
+    labels = _dataset(arguments.limit).train_labels
     pool = None
     if arguments.jobs > 1:
         pool = ProcessPoolExecutor(arguments.jobs, mp_context=get_context("spawn"))

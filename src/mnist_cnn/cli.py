@@ -139,7 +139,7 @@ def command_train(arguments: argparse.Namespace) -> int:
     from mnist_cnn.data import load_mnist
     from mnist_cnn.report import format_evaluation
     from mnist_cnn.runs import REPORT_FILE, new_run_dir, read_config
-    from mnist_cnn.train import Checkpoints
+    from mnist_cnn.train import Checkpoints, StopWhenAsked
 
     if arguments.resume is not None:
         given = [name for name in TRAINING_OPTIONS if getattr(arguments, name) is not None]
@@ -172,7 +172,6 @@ def command_train(arguments: argparse.Namespace) -> int:
         f"{dataset.num_classes} classes"
     )
 
-    from mnist_cnn.train import StopWhenAsked
     from mnist_cnn.workflow import train_run
 
     run_dir = run_dir or arguments.run_dir or new_run_dir(arguments.runs_root, config.preset)
@@ -319,9 +318,7 @@ def _csv_row(answer) -> list:
     if not answer.digits:
         return [answer.name, "", "", "", "", answer.reason]
     top = " ".join(f"{name}:{p:.4f}" for name, p in answer.digits[0].top)
-    confidence = min(digit.confidence for digit in answer.digits)
-    uncertain = any(digit.uncertain for digit in answer.digits)
-    return [answer.name, answer.text, f"{confidence:.4f}", uncertain, top, ""]
+    return [answer.name, answer.text, f"{answer.confidence:.4f}", answer.uncertain, top, ""]
 
 
 def _answers_table(answers) -> str:
@@ -337,15 +334,16 @@ def _answers_table(answers) -> str:
         elif not answer.digits:
             lines.append(row(answer.name, "-", "-", answer.reason or ""))
         else:
-            least = min(digit.confidence for digit in answer.digits)
-            flag = "  (uncertain)" if any(digit.uncertain for digit in answer.digits) else ""
+            flag = "  (uncertain)" if answer.uncertain else ""
             if len(answer.digits) == 1:
                 note = "  ".join(f"{name} {100 * p:.1f}%" for name, p in answer.digits[0].top)
             else:
                 note = "digits " + " ".join(
                     f"{d.digit}:{100 * d.confidence:.0f}%" for d in answer.digits
                 )
-            lines.append(row(answer.name, answer.text, f"{100 * least:.1f}%", note + flag))
+            lines.append(
+                row(answer.name, answer.text, f"{100 * answer.confidence:.1f}%", note + flag)
+            )
     return "\n".join(lines)
 
 

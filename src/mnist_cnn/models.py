@@ -171,19 +171,14 @@ def count_parameters(model: keras.Model) -> int:
     return int(model.count_params())
 
 
-def keras_model_type() -> type:
-    import keras
-
-    return keras.Model
-
-
 def forward_flops_per_image(model: keras.Model) -> int:
     """Multiply-adds times two of the convolution and dense layers, for one image."""
+    import keras
     from keras import layers
 
     flops = 0
     for layer in model.layers:
-        if isinstance(layer, keras_model_type()):
+        if isinstance(layer, keras.Model):
             flops += forward_flops_per_image(layer)  # an ensemble member
         elif isinstance(layer, layers.Conv2D):
             _, height, width, filters = layer.output.shape

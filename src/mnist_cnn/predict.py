@@ -114,6 +114,16 @@ class Answer:
         """The digits read, as one string ("" when none)."""
         return "".join(digit.digit for digit in self.digits)
 
+    @property
+    def confidence(self) -> float:
+        """The confidence of the least sure digit (needs at least one digit)."""
+        return min(digit.confidence for digit in self.digits)
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether any digit read falls under the confidence threshold."""
+        return any(digit.uncertain for digit in self.digits)
+
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"file": self.name}
         if self.error:

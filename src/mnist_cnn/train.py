@@ -130,8 +130,7 @@ class StopWhenAsked(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
     on_train_batch_end = _stop_if_asked
-    on_test_batch_end = _stop_if_asked
-    on_predict_batch_end = _stop_if_asked
+    on_test_batch_end = _stop_if_asked  # fit's validation pass
 
 
 class ProgressBar(keras.callbacks.ProgbarLogger):
