@@ -33,6 +33,20 @@ def test_onnx_matches_keras_on_the_whole_test_set(onnx_path, trained_run, mnist)
     assert agreement == 1.0
 
 
+def test_a_model_averaged_over_shifted_views_exports_with_parity(trained_run, mnist, tmp_path):
+    from mnist_cnn.models import average_over_shifts
+    from mnist_cnn.runs import save_model
+
+    save_model(average_over_shifts(load_model(trained_run.run_dir), 9), tmp_path / "views.keras")
+    onnx_file = export_model(tmp_path / "views.keras", "onnx", tmp_path / "views.onnx")
+    images = to_model_input(mnist.test_images[:1000])
+    keras_output = predict_probabilities(load_model(tmp_path / "views.keras"), images)
+    difference, agreement = engine_agreement(
+        keras_output, load_onnx_classifier(onnx_file).probabilities(images)
+    )
+    assert difference <= 1e-5 and agreement == 1.0
+
+
 @pytest.mark.parametrize("batch", [1, 7, 1000])
 def test_onnx_takes_any_batch_size(onnx_path, mnist, batch):
     output = load_onnx_classifier(onnx_path).probabilities(

@@ -10,7 +10,14 @@ import pytest
 
 from mnist_cnn.config import PRESETS, TrainConfig, preset_config
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.models import build_model, compile_model, forward_flops_per_image
+from mnist_cnn.models import (
+    VIEW_SHIFTS,
+    average_over_shifts,
+    build_model,
+    compile_model,
+    ensemble_model,
+    forward_flops_per_image,
+)
 from mnist_cnn.runs import load_model, save_model
 
 
@@ -82,3 +89,42 @@ def test_unknown_preset_and_bad_settings_are_user_errors():
 def test_config_round_trips_through_a_dict():
     config = preset_config("accurate", seed=7, limit=100)
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def _pixels_model():
+    """A 'network' that outputs its input's pixels, to see exactly what each view shows."""
+    inputs = keras.Input(shape=(28, 28, 1))
+    return keras.Model(inputs, keras.layers.Flatten()(inputs), name="pixels")
+
+
+@pytest.mark.parametrize("views", [5, 9])
+def test_views_average_the_image_and_its_one_pixel_shifts(views):
+    image = np.zeros((1, 28, 28, 1), dtype=np.float32)
+    image[0, 10, 12, 0] = 1.0  # one lit pixel
+    image[0, 27, 0, 0] = 1.0  # and one in the corner, which shifts partly off the canvas
+    output = average_over_shifts(_pixels_model(), views)(image).numpy().reshape(28, 28)
+    expected = np.zeros((28, 28))
+    for rows, columns in VIEW_SHIFTS[:views]:
+        for row, column in ((10, 12), (27, 0)):
+            if 0 <= row + rows < 28 and 0 <= column + columns < 28:
+                expected[row + rows, column + columns] += 1.0 / views
+    np.testing.assert_allclose(output, expected, atol=1e-7)
+    assert expected[10, 12] == pytest.approx(1.0 / views) and expected[9, 12] > 0
+
+
+def test_view_averaged_ensemble_saves_loads_and_counts_every_pass(tmp_path):
+    config = PRESETS["fast"]
+    ensemble = ensemble_model([build_model(config, name=f"member_{i}") for i in range(2)])
+    model = average_over_shifts(ensemble, 5)
+    images = np.random.default_rng(1).random((6, 28, 28, 1), dtype=np.float32)
+    save_model(model, tmp_path / "views.keras")
+    loaded = load_model(tmp_path / "views.keras")  # safe mode: no Lambda layers inside
+    np.testing.assert_allclose(loaded(images).numpy(), model(images).numpy(), atol=1e-6)
+    one_pass = forward_flops_per_image(build_model(config))
+    assert forward_flops_per_image(ensemble) == 2 * one_pass
+    assert forward_flops_per_image(loaded) == 5 * 2 * one_pass
+    assert average_over_shifts(ensemble, 1) is ensemble
+    with pytest.raises(MnistCnnError, match="test-time views must be one of 1, 5, 9, got 3"):
+        average_over_shifts(ensemble, 3)
+    with pytest.raises(MnistCnnError, match="--test-time-views must be one of 1, 5, 9, got 2"):
+        preset_config("best", test_time_views=2)

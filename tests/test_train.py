@@ -113,3 +113,29 @@ def test_augmented_batches_cover_every_image_in_order_with_labels_untouched(mnis
     np.testing.assert_array_equal(batch_labels, labels[256:])
     assert np.asarray(augmented).shape == (44, 28, 28, 1)
     assert not np.allclose(np.asarray(augmented), images[256:])
+
+
+def test_test_time_views_wrap_the_trained_net_and_the_kept_best_checkpoint(mnist, tmp_path):
+    import keras
+
+    from mnist_cnn.models import average_over_shifts
+    from mnist_cnn.runs import load_model
+    from mnist_cnn.workflow import train_run
+
+    config = preset_config("fast", limit=800, epochs=2, validation_split=0.25, test_time_views=5)
+    images = np.asarray(mnist.test_images[:40], dtype=np.float32)[..., None] / 255
+    result = train(config, mnist)
+    (network,) = [layer for layer in result.model.layers if isinstance(layer, keras.Model)]
+    expected = average_over_shifts(network, 5)(images).numpy()
+    np.testing.assert_allclose(result.model(images).numpy(), expected, atol=1e-6)
+    assert not np.allclose(network(images).numpy(), expected, atol=1e-3)  # the views matter
+
+    summary = train_run(config, mnist, tmp_path / "run", keep="best", log=lambda line: None)
+    kept = load_model(summary.run_dir)
+    assert kept.get_layer("average_views") is not None
+    (best_network,) = [layer for layer in kept.layers if isinstance(layer, keras.Model)]
+    best = load_model(summary.run_dir / "best.keras")
+    np.testing.assert_allclose(
+        kept(images).numpy(), average_over_shifts(best, 5)(images).numpy(), atol=1e-6
+    )
+    assert best_network.count_params() == best.count_params()

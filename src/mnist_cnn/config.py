@@ -15,6 +15,8 @@ from mnist_cnn.errors import MnistCnnError
 
 Architecture = Literal["tutorial", "fast", "accurate", "best", "keras_io"]
 Schedule = Literal["constant", "warmup_cosine"]
+# How many views the saved model averages over: the image, then 1-pixel shifts (models.VIEW_SHIFTS).
+TEST_TIME_VIEWS = (1, 5, 9)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class TrainConfig:
     seed: int = 0  # seeds Python, NumPy and TensorFlow through keras.utils.set_random_seed
     limit: int | None = None  # train on the first N training images only, for quick tries
     ensemble: int = 1  # models trained with seeds seed, seed+1, ...; their probabilities averaged
+    test_time_views: int = 1  # the saved model averages over the image and 4 or 8 1-pixel shifts
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -49,6 +52,11 @@ class TrainConfig:
             )
         if self.ensemble < 1:
             raise MnistCnnError(f"--ensemble must be at least 1, got {self.ensemble}")
+        if self.test_time_views not in TEST_TIME_VIEWS:
+            raise MnistCnnError(
+                f"--test-time-views must be one of {', '.join(map(str, TEST_TIME_VIEWS))}, "
+                f"got {self.test_time_views}"
+            )
         if self.limit is not None and self.limit < 2:
             raise MnistCnnError(f"--limit must be at least 2, got {self.limit}")
 

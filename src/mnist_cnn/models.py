@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from mnist_cnn.config import TrainConfig
+from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
 from mnist_cnn.errors import MnistCnnError
 
 if TYPE_CHECKING:
@@ -48,6 +48,41 @@ def ensemble_model(members: list[keras.Model]) -> keras.Model:
     inputs = keras.Input(shape=INPUT_SHAPE)
     averaged = keras.layers.Average(name="average")([member(inputs) for member in members])
     return keras.Model(inputs, averaged, name=f"ensemble_of_{len(members)}")
+
+
+# Test-time views: the image itself, its four 1-pixel shifts along the axes,
+# then the four diagonal ones (rows, columns; positive is down and right).
+VIEW_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def average_over_shifts(model: keras.Model, views: int) -> keras.Model:
+    """``model`` itself for one view; else one model averaging its probabilities over shifts.
+
+    The first ``views`` of ``VIEW_SHIFTS`` are made with padding and cropping
+    layers, so the result saves, loads in safe mode and exports to ONNX as a
+    plain Keras model; it costs ``views`` forward passes per image.
+    """
+    import keras
+    from keras import layers
+
+    if views not in TEST_TIME_VIEWS:
+        raise MnistCnnError(
+            f"test-time views must be one of {', '.join(map(str, TEST_TIME_VIEWS))}, got {views}"
+        )
+    if views == 1:
+        return model
+    inputs = keras.Input(shape=INPUT_SHAPE)
+    outputs = []
+    for rows, columns in VIEW_SHIFTS[:views]:
+        shifted = inputs
+        if (rows, columns) != (0, 0):
+            # Zeros come in on one side and the far edge's pixels drop off.
+            padding = ((max(rows, 0), max(-rows, 0)), (max(columns, 0), max(-columns, 0)))
+            cropping = ((max(-rows, 0), max(rows, 0)), (max(-columns, 0), max(columns, 0)))
+            shifted = layers.Cropping2D(cropping)(layers.ZeroPadding2D(padding)(inputs))
+        outputs.append(model(shifted))
+    averaged = layers.Average(name="average_views")(outputs)
+    return keras.Model(inputs, averaged, name=f"{model.name}_over_{views}_views")
 
 
 def _tutorial_layers(layers):
@@ -179,7 +214,10 @@ def forward_flops_per_image(model: keras.Model) -> int:
     flops = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            flops += forward_flops_per_image(layer)  # an ensemble member
+            # An ensemble member, or a model averaged over shifted views: one
+            # forward pass each time the outer graph calls it.
+            calls = max(1, len(getattr(layer, "_inbound_nodes", ())))
+            flops += calls * forward_flops_per_image(layer)
         elif isinstance(layer, layers.Conv2D):
             _, height, width, filters = layer.output.shape
             kernel_height, kernel_width = layer.kernel_size

@@ -25,7 +25,13 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.files import atomic_path, copy_atomic, write_json_atomic
-from mnist_cnn.models import build_model, compile_model, ensemble_model, steps_per_epoch
+from mnist_cnn.models import (
+    average_over_shifts,
+    build_model,
+    compile_model,
+    ensemble_model,
+    steps_per_epoch,
+)
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.runs import write_history
 
@@ -329,9 +335,13 @@ def train(
     ``callbacks`` instead for one line per epoch. With ``config.ensemble`` K > 1,
     K models are trained with seeds seed, seed + 1, ... (each with its own
     checkpoints, announced through ``log``) and returned as one averaging model.
+    With ``config.test_time_views`` > 1 the returned model also averages over
+    shifted copies of each image (the checkpoints keep the bare networks).
     """
     if config.ensemble == 1:
-        return _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
+        result = _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
+        model = average_over_shifts(result.model, config.test_time_views)
+        return dataclasses.replace(result, model=model)
     members, histories, seconds, resumed_from = [], [], 0.0, 0
     for index in range(config.ensemble):
         member_config = dataclasses.replace(config, seed=config.seed + index, ensemble=1)
@@ -348,7 +358,7 @@ def train(
         seconds += result.train_seconds
         resumed_from = max(resumed_from, result.resumed_from_epoch)
     return TrainResult(
-        model=ensemble_model(members),
+        model=average_over_shifts(ensemble_model(members), config.test_time_views),
         history=_mean_history(histories),
         train_seconds=seconds,
         resumed_from_epoch=resumed_from,

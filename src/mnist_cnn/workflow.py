@@ -15,8 +15,8 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluate import Analysis, analyse, evaluate
-from mnist_cnn.files import copy_atomic, write_json_atomic
-from mnist_cnn.models import count_parameters
+from mnist_cnn.files import write_json_atomic
+from mnist_cnn.models import average_over_shifts, count_parameters
 from mnist_cnn.plots import (
     confusion_matrix_figure,
     image_grid_figure,
@@ -118,10 +118,8 @@ def train_run(
     if keep == "best" and best_epoch is not None:
         from mnist_cnn.runs import load_model
 
-        model = load_model(run_dir / BEST_MODEL_FILE)
-        copy_atomic(run_dir / BEST_MODEL_FILE, run_dir / MODEL_FILE)
-    else:
-        save_model(model, run_dir / MODEL_FILE)
+        model = average_over_shifts(load_model(run_dir / BEST_MODEL_FILE), config.test_time_views)
+    save_model(model, run_dir / MODEL_FILE)
     write_history(run_dir, result.history, HISTORY_COLUMNS)
 
     evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
