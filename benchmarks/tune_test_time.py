@@ -46,6 +46,9 @@ def main() -> None:
     networks = []
     for folder in folders:
         state = Checkpoints(folder).read_state()
+        if state["epoch"] < config.epochs:  # still training, or interrupted
+            print(f"{folder}: skipped, {state['epoch']} of {config.epochs} epochs done")
+            continue
         networks.append(load_model(folder / CHECKPOINT_FOLDER / state["checkpoint"]))
     rows = []
     for views in TEST_TIME_VIEWS:
@@ -66,7 +69,8 @@ def main() -> None:
         print(
             f"{views} view(s): one model {100 * row['val_accuracy_mean']:.3f} ± "
             f"{100 * row['val_accuracy_std']:.3f}%, {len(networks)} averaged "
-            f"{100 * averaged:.2f}% ({len(labels)} held-out images)",
+            f"{100 * averaged:.2f}% ({len(labels)} held-out images; each: "
+            f"{', '.join(f'{100 * accuracy:.2f}' for accuracy in accuracies)})",
             flush=True,
         )
     summary = {
