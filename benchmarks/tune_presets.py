@@ -3,7 +3,9 @@
 Trains each candidate on the first 50k training images and scores it on the
 last 10k (the held-out split), for a few seeds, printing median train seconds,
 mean validation accuracy and, with ``--ensemble``, the validation accuracy of
-the seeds' averaged probabilities (what ``--ensemble K`` would give).
+the seeds' averaged probabilities (what ``--ensemble K`` would give). Each
+model is scored as the preset saves it, with its test-time views (the rows in
+results/tune_best.json predate them: one view).
 
 Usage: python benchmarks/tune_presets.py fast
        python benchmarks/tune_presets.py best --seeds 5 --ensemble --jobs 8

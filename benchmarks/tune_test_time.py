@@ -79,7 +79,9 @@ def main() -> None:
         "validation_images": len(labels),
         "rows": rows,
     }
-    (RESULTS / "tune_test_time.json").write_text(json.dumps(summary, indent=2))
+    out = RESULTS / f"tune_test_time-{arguments.run.resolve().name}.json"
+    out.write_text(json.dumps(summary, indent=2))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
