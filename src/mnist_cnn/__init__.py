@@ -21,6 +21,7 @@ _EXPORTS = {
     "to_model_input": "mnist_cnn.preprocess",
     "build_model": "mnist_cnn.models",
     "compile_model": "mnist_cnn.models",
+    "average_over_shifts": "mnist_cnn.models",
     "train": "mnist_cnn.train",
     "TrainResult": "mnist_cnn.train",
     "evaluate": "mnist_cnn.evaluate",
