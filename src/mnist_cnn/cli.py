@@ -503,11 +503,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--ensemble", type=int, default=None, metavar="K",
         help="train K models (seeds seed..seed+K-1) and average their probabilities (default: 1)",
     )  # fmt: skip
+    viewing_presets = ", ".join(
+        f"{config.test_time_views} for {name}"
+        for name, config in PRESETS.items()
+        if config.test_time_views != 1
+    )
     train.add_argument(
         "--test-time-views", type=int, choices=TEST_TIME_VIEWS, default=None,
         help=(
             "the saved model averages its probabilities over the image and its 4 (or 8) "
-            "1-pixel shifts, at 5 (or 9) times the prediction cost (default: the preset's)"
+            "1-pixel shifts, at 5 (or 9) times the prediction cost "
+            f"(default: {viewing_presets}, else 1)"
         ),
     )  # fmt: skip
     train.add_argument(
