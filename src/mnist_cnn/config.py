@@ -118,7 +118,8 @@ PRESETS: dict[str, TrainConfig] = {
     # random zoom, a 0.008 peak rate or stronger shifts and rotations did not help.
     # 5 test-time views from the same split (results/tune_test_time-best30-val5.json):
     # 1, 5 and 9 views gave 99.59, 99.63 and 99.63% per model and 99.65, 99.68 and
-    # 99.68% for the 5 averaged; 5 costs half what 9 does.
+    # 99.68% for the 5 averaged; 5 costs half what 9 does. 40 epochs with 5 views gave
+    # 99.63% and 99.69% (tune_test_time-best40-val5.json): not worth a third more time.
     "best": TrainConfig(
         preset="best",
         architecture="best",
