@@ -340,8 +340,22 @@ def train(
     """
     if config.ensemble == 1:
         result = _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
-        model = average_over_shifts(result.model, config.test_time_views)
-        return dataclasses.replace(result, model=model)
+    else:
+        result = _train_ensemble(config, dataset, checkpoints, resume, callbacks, verbose, log)
+    model = average_over_shifts(result.model, config.test_time_views)
+    return dataclasses.replace(result, model=model)
+
+
+def _train_ensemble(
+    config: TrainConfig,
+    dataset: Dataset,
+    checkpoints: Checkpoints | None,
+    resume: bool,
+    callbacks: Sequence[keras.callbacks.Callback],
+    verbose: int,
+    log: Callable[[str], None] | None,
+) -> TrainResult:
+    """``config.ensemble`` members one after another, as one probability-averaging model."""
     members, histories, seconds, resumed_from = [], [], 0.0, 0
     for index in range(config.ensemble):
         member_config = dataclasses.replace(config, seed=config.seed + index, ensemble=1)
@@ -358,7 +372,7 @@ def train(
         seconds += result.train_seconds
         resumed_from = max(resumed_from, result.resumed_from_epoch)
     return TrainResult(
-        model=average_over_shifts(ensemble_model(members), config.test_time_views),
+        model=ensemble_model(members),
         history=_mean_history(histories),
         train_seconds=seconds,
         resumed_from_epoch=resumed_from,
