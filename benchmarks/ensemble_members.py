@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from machine import describe
 from mnist_cnn.config import TEST_TIME_VIEWS
 from mnist_cnn.data import load_mnist
-from mnist_cnn.evaluate import evaluate
+from mnist_cnn.evaluate import accuracy, evaluate
 from mnist_cnn.models import average_over_shifts
 from mnist_cnn.runs import load_model, read_history, read_metrics
 from mnist_cnn.train import CHECKPOINT_FOLDER, Checkpoints
@@ -46,19 +46,20 @@ def main() -> None:
         network = load_model(folder / CHECKPOINT_FOLDER / state["checkpoint"])
         model = average_over_shifts(network, arguments.test_time_views)
         evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
-        accuracy = evaluation.accuracy
         probabilities.append(evaluation.predictions.probabilities)
         seconds = sum(row["seconds"] for row in read_history(folder))
-        members.append({"member": folder.name, "test_accuracy": accuracy, "train_seconds": seconds})
-        print(f"{folder.name}: {100 * accuracy:.2f}% in {seconds:.0f}s", flush=True)
+        members.append(
+            {"member": folder.name, "test_accuracy": evaluation.accuracy, "train_seconds": seconds}
+        )
+        print(f"{folder.name}: {100 * evaluation.accuracy:.2f}% in {seconds:.0f}s", flush=True)
     # Ensembles of the first k members, k = 1..K: what --ensemble k would give.
     labels = dataset.test_labels
     by_size = {
-        str(size): float((np.mean(probabilities[:size], axis=0).argmax(axis=1) == labels).mean())
+        str(size): accuracy(np.mean(probabilities[:size], axis=0), labels)
         for size in range(1, len(probabilities) + 1)
     }
-    for size, accuracy in by_size.items():
-        print(f"ensemble of the first {size}: {100 * accuracy:.2f}%")
+    for size, share in by_size.items():
+        print(f"ensemble of the first {size}: {100 * share:.2f}%")
     metrics = read_metrics(arguments.run)
     accuracies = [member["test_accuracy"] for member in members]
     summary = {

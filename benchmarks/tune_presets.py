@@ -35,6 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from mnist_cnn.config import PRESETS
 from mnist_cnn.data import Dataset, load_mnist
+from mnist_cnn.evaluate import accuracy
 
 CANDIDATES = {
     "fast": [
@@ -81,8 +82,11 @@ def train_candidate(
     result = train(config, dataset)
     split = split_for_training(dataset, config)
     probabilities = result.model.predict(split.validation_images, batch_size=1000, verbose=0)
-    accuracy = float(np.mean(np.argmax(probabilities, axis=1) == split.validation_labels))
-    return result.train_seconds, accuracy, np.asarray(probabilities)
+    return (
+        result.train_seconds,
+        accuracy(probabilities, split.validation_labels),
+        np.asarray(probabilities),
+    )
 
 
 def _summary(
@@ -107,9 +111,7 @@ def _summary(
     if ensemble:
         averaged = np.mean([run[2] for run in runs], axis=0)
         validation_labels = labels[len(labels) - len(averaged) :]
-        row["ensemble_val_accuracy"] = float(
-            np.mean(np.argmax(averaged, axis=1) == validation_labels)
-        )
+        row["ensemble_val_accuracy"] = accuracy(averaged, validation_labels)
     return row
 
 

@@ -26,6 +26,7 @@ from machine import describe
 from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
 from mnist_cnn.data import load_mnist
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.evaluate import accuracy
 from mnist_cnn.models import average_over_shifts
 from mnist_cnn.runs import load_model, read_config
 from mnist_cnn.train import CHECKPOINT_FOLDER, Checkpoints, split_for_training
@@ -56,8 +57,8 @@ def main() -> None:
             average_over_shifts(network, views).predict(images, batch_size=1000, verbose=0)
             for network in networks
         ]
-        accuracies = [float((p.argmax(axis=1) == labels).mean()) for p in probabilities]
-        averaged = float((np.mean(probabilities, axis=0).argmax(axis=1) == labels).mean())
+        accuracies = [accuracy(member, labels) for member in probabilities]
+        averaged = accuracy(np.mean(probabilities, axis=0), labels)
         row = {
             "views": views,
             "val_accuracies": accuracies,
@@ -70,7 +71,7 @@ def main() -> None:
             f"{views} view(s): one model {100 * row['val_accuracy_mean']:.3f} ± "
             f"{100 * row['val_accuracy_std']:.3f}%, {len(networks)} averaged "
             f"{100 * averaged:.2f}% ({len(labels)} held-out images; each: "
-            f"{', '.join(f'{100 * accuracy:.2f}' for accuracy in accuracies)})",
+            f"{', '.join(f'{100 * value:.2f}' for value in accuracies)})",
             flush=True,
         )
     summary = {

@@ -108,6 +108,11 @@ def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(chosen, epsilon, 1.0 - epsilon))))
 
 
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images whose most probable class is their label."""
+    return float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+
 def evaluate(model: Any, images: np.ndarray, labels: np.ndarray) -> Evaluation:
     """Test loss and accuracy of ``model`` on (N, 28, 28) uint8 images."""
     labels = np.asarray(labels).astype(np.int64)
