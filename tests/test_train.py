@@ -98,6 +98,67 @@ def test_augmentation_moves_digits_but_keeps_their_ink(mnist):
     assert augmentation_layers(preset_config("fast"), seed=3) is None
 
 
+def test_bilinear_sampling_moves_whole_pixels_exactly_and_averages_between_them():
+    from mnist_cnn.train import _bilinear_sample
+
+    images = np.random.default_rng(0).random((2, 6, 5, 1)).astype("float32")
+    rows = np.broadcast_to(np.arange(6, dtype="float32")[None, :, None], (2, 6, 5))
+    columns = np.broadcast_to(np.arange(5, dtype="float32")[None, None, :], (2, 6, 5))
+    np.testing.assert_allclose(_bilinear_sample(images, rows, columns), images[..., 0], atol=1e-6)
+    # Reading one row further down moves the picture up; zeros come in at the bottom.
+    moved = np.asarray(_bilinear_sample(images, rows + 1, columns))
+    np.testing.assert_allclose(moved[:, :-1], images[:, 1:, :, 0], atol=1e-6)
+    np.testing.assert_array_equal(moved[:, -1], 0.0)
+    halfway = np.asarray(_bilinear_sample(images, rows, columns + 0.5))
+    np.testing.assert_allclose(
+        halfway[..., :-1], (images[:, :, :-1, 0] + images[:, :, 1:, 0]) / 2, atol=1e-6
+    )
+
+
+def test_elastic_distortion_moves_each_pixel_by_a_smooth_field_on_both_axes(mnist):
+    from mnist_cnn.train import ElasticDistortion
+
+    # Distorting a ramp of the column (row) index reads back where each pixel
+    # came from: the displacement field itself.
+    height = width = 28
+    row_ramp = np.broadcast_to(np.arange(height, dtype="float32")[:, None], (height, width))
+    column_ramp = row_ramp.T
+    fields = []
+    for ramp in (row_ramp, column_ramp):
+        layer = ElasticDistortion(alpha=34.0, sigma=4.0, seed=5)
+        moved = np.asarray(layer(ramp[None, :, :, None], training=True))[0, :, :, 0]
+        fields.append((moved - ramp)[8:20, 8:20])  # the middle: no zeros read from outside
+    down, across = fields
+    for field in fields:
+        assert 0.3 < field.std() < 3.0  # alpha 34, sigma 4: about a pixel, as in Simard et al.
+        assert np.abs(np.diff(field, axis=0)).mean() < 0.3 * np.abs(field).mean() + 0.05  # smooth
+    # The two axes move independently (Keras's RandomElasticTransform moves both alike).
+    assert abs(np.corrcoef(down.ravel(), across.ravel())[0, 1]) < 0.9
+
+    images = mnist.train_images[:64, :, :, None].astype("float32") / 255.0
+    layer = ElasticDistortion(alpha=34.0, sigma=4.0, seed=1)
+    distorted = np.asarray(layer(images, training=True))
+    assert distorted.shape == images.shape
+    assert np.mean(np.abs(distorted - images) > 0.1) > 0.02
+    ink_ratio = distorted.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
+    # Strokes are stretched and squeezed (by up to about a third at alpha 34, sigma 4),
+    # but on average the ink stays.
+    assert 0.95 < np.median(ink_ratio) < 1.05 and np.all((ink_ratio > 0.4) & (ink_ratio < 2))
+    assert not np.allclose(np.asarray(layer(images, training=True)), distorted)  # fresh each call
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+
+
+def test_training_with_elastic_distortion_runs_in_the_input_pipeline(mnist):
+    from mnist_cnn.train import augmentation_layers
+
+    config = preset_config("fast", limit=4096, epochs=2, elastic_alpha=34.0)
+    assert [type(layer).__name__ for layer in augmentation_layers(config, seed=0).layers] == [
+        "ElasticDistortion"
+    ]
+    result = train(config, mnist)
+    assert result.history[-1]["accuracy"] > 0.7
+
+
 def test_augmented_batches_cover_every_image_in_order_with_labels_untouched(mnist):
     from mnist_cnn.train import AugmentedBatches, augmentation_layers
 

@@ -36,6 +36,8 @@ class TrainConfig:
     max_shift_pixels: float = 0.0  # random translation per image, 0 turns augmentation off
     max_rotation_degrees: float = 0.0  # random rotation per image
     max_zoom_fraction: float = 0.0  # random scaling per image, 0.1 is 90% to 110%
+    elastic_alpha: float = 0.0  # strength of the random elastic distortion, 0 turns it off
+    elastic_sigma: float = 4.0  # smoothness of its displacement field, in pixels
     seed: int = 0  # seeds Python, NumPy and TensorFlow through keras.utils.set_random_seed
     limit: int | None = None  # train on the first N training images only, for quick tries
     ensemble: int = 1  # models trained with seeds seed, seed+1, ...; their probabilities averaged
@@ -49,6 +51,11 @@ class TrainConfig:
         if not 0.0 <= self.validation_split < 1.0:
             raise MnistCnnError(
                 f"--validation-split must be in [0, 1), got {self.validation_split}"
+            )
+        if self.elastic_alpha < 0 or self.elastic_sigma <= 0:
+            raise MnistCnnError(
+                "elastic distortion needs alpha >= 0 and sigma > 0, "
+                f"got {self.elastic_alpha} and {self.elastic_sigma}"
             )
         if self.ensemble < 1:
             raise MnistCnnError(f"--ensemble must be at least 1, got {self.ensemble}")

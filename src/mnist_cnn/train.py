@@ -237,9 +237,90 @@ class Checkpoints:
         return model, int(state["epoch"]), list(state["history"])
 
 
+class ElasticDistortion(keras.layers.Layer):
+    """Simard et al. (2003)'s elastic distortion of a batch of (N, H, W, 1) images.
+
+    Each pixel is resampled from a place moved by a random field: uniform noise
+    in [-1, 1] per pixel and axis, smoothed by a Gaussian of ``sigma`` pixels and
+    scaled by ``alpha``. It imitates the wobble of real pen strokes, which the
+    affine layers cannot. Keras's own ``RandomElasticTransform`` draws the same
+    noise for both axes (every pixel moves along the diagonal) and loops over
+    the batch, so it is not used.
+    """
+
+    def __init__(self, alpha: float, sigma: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alpha, self.sigma, self.seed = alpha, sigma, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # A kernel out to 3 sigma, at most the image's size (MNIST's border is blank anyway).
+        radius = min(round(3 * sigma), 13)
+        offsets = np.arange(-radius, radius + 1, dtype="float32")
+        weights = np.exp(-(offsets**2) / (2 * sigma**2))
+        self.kernel_weights = weights / weights.sum()
+
+    def call(self, images: Any, training: bool = False) -> Any:
+        if not training or not self.alpha:
+            return images
+        from keras import ops
+
+        height, width = images.shape[1], images.shape[2]
+        batch = ops.shape(images)[0]
+        noise = keras.random.uniform(
+            (batch, height, width, 2), minval=-1.0, maxval=1.0, seed=self.seed_generator
+        )
+        # Separable blur, one pass down the rows and one along the columns, each
+        # axis of the field (channels) on its own.
+        size = len(self.kernel_weights)
+        kernel = ops.convert_to_tensor(self.kernel_weights)
+        down = ops.tile(ops.reshape(kernel, (size, 1, 1, 1)), (1, 1, 2, 1))
+        across = ops.tile(ops.reshape(kernel, (1, size, 1, 1)), (1, 1, 2, 1))
+        blurred = ops.depthwise_conv(noise, down, padding="same")
+        field = self.alpha * ops.depthwise_conv(blurred, across, padding="same")
+        rows = ops.arange(height, dtype="float32")[None, :, None] + field[..., 0]
+        columns = ops.arange(width, dtype="float32")[None, None, :] + field[..., 1]
+        return _bilinear_sample(images, rows, columns)[..., None]
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha, "sigma": self.sigma, "seed": self.seed}
+
+
+def _bilinear_sample(images: Any, rows: Any, columns: Any) -> Any:
+    """``images[n, rows, columns, 0]`` at fractional places, zero outside the image.
+
+    Written with ``take_along_axis`` because ``ops.image.map_coordinates``
+    needs the batch size when the graph is built, which tf.data does not know.
+    """
+    from keras import ops
+
+    height, width = images.shape[1], images.shape[2]
+    pixels = ops.reshape(images, (-1, height * width))
+    top, left = ops.floor(rows), ops.floor(columns)
+    sampled = 0.0
+    for row_step in (0, 1):
+        for column_step in (0, 1):
+            row, column = top + row_step, left + column_step
+            weight = (1 - ops.abs(rows - row)) * (1 - ops.abs(columns - column))
+            inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+            flat = ops.clip(row, 0, height - 1) * width + ops.clip(column, 0, width - 1)
+            flat = ops.reshape(ops.cast(flat, "int32"), (-1, height * width))
+            value = ops.reshape(ops.take_along_axis(pixels, flat, axis=1), ops.shape(rows))
+            sampled = sampled + ops.where(inside, weight * value, 0.0)
+    return sampled
+
+
 def augmentation_layers(config: TrainConfig, seed: int) -> keras.Sequential | None:
-    """Random zooms, rotations and shifts for training batches, or None when turned off."""
+    """Random elastic distortions, zooms, rotations and shifts for training batches.
+
+    None when all are turned off.
+    """
     pipeline = []
+    if config.elastic_alpha:
+        pipeline.append(
+            ElasticDistortion(config.elastic_alpha, config.elastic_sigma, seed=seed + 3)
+        )
     if config.max_zoom_fraction:
         pipeline.append(
             keras.layers.RandomZoom(config.max_zoom_fraction, fill_mode="constant", seed=seed + 2)
