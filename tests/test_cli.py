@@ -90,6 +90,7 @@ def test_show_writes_a_black_on_white_png(tmp_path):
         (["show", "--index", "70000"], "--index 70000 is out of range"),
         (["train", "--epochs", "0"], "--epochs must be at least 1"),
         (["train", "--validation-split", "1"], "--validation-split must be in [0, 1)"),
+        (["train", "--elastic-alpha", "-1"], "--elastic-alpha must be at least 0, got -1.0"),
         (["train", "--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz: no such file"),
     ],
 )

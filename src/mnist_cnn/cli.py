@@ -131,6 +131,7 @@ TRAINING_OPTIONS = (
     "limit",
     "ensemble",
     "test_time_views",
+    "elastic_alpha",
 )
 
 
@@ -164,6 +165,7 @@ def command_train(arguments: argparse.Namespace) -> int:
             limit=arguments.limit,
             ensemble=arguments.ensemble,
             test_time_views=arguments.test_time_views,
+            elastic_alpha=arguments.elastic_alpha,
         )
         run_dir = None
         data_path, class_names = arguments.data, arguments.class_names
@@ -514,6 +516,19 @@ def build_parser() -> argparse.ArgumentParser:
             "the saved model averages its probabilities over the image and its 4 (or 8) "
             "1-pixel shifts, at 5 (or 9) times the prediction cost "
             f"(default: {viewing_presets}, else 1)"
+        ),
+    )  # fmt: skip
+    distorting_presets = ", ".join(
+        f"{config.elastic_alpha:g} for {name}"
+        for name, config in PRESETS.items()
+        if config.elastic_alpha
+    )
+    train.add_argument(
+        "--elastic-alpha", type=float, default=None, metavar="ALPHA",
+        help=(
+            "strength of the random elastic distortion of training images "
+            "(Simard et al. 2003; 34 moves pixels about 1.4 px), 0 turns it off "
+            f"(default: {distorting_presets + ', else ' if distorting_presets else ''}0)"
         ),
     )  # fmt: skip
     train.add_argument(

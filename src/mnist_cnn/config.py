@@ -52,11 +52,10 @@ class TrainConfig:
             raise MnistCnnError(
                 f"--validation-split must be in [0, 1), got {self.validation_split}"
             )
-        if self.elastic_alpha < 0 or self.elastic_sigma <= 0:
-            raise MnistCnnError(
-                "elastic distortion needs alpha >= 0 and sigma > 0, "
-                f"got {self.elastic_alpha} and {self.elastic_sigma}"
-            )
+        if self.elastic_alpha < 0:
+            raise MnistCnnError(f"--elastic-alpha must be at least 0, got {self.elastic_alpha}")
+        if self.elastic_sigma <= 0:
+            raise MnistCnnError(f"elastic_sigma must be above 0, got {self.elastic_sigma}")
         if self.ensemble < 1:
             raise MnistCnnError(f"--ensemble must be at least 1, got {self.ensemble}")
         if self.test_time_views not in TEST_TIME_VIEWS:
