@@ -8,6 +8,7 @@ averages over 1, 5 or 9 views (the image and its 1-pixel shifts,
 
 Usage: mnist-cnn train --preset best --validation-split 0.16667 --ensemble 5 --run-dir runs/val
        python benchmarks/tune_test_time.py runs/val
+(``train_candidate.py`` trains such a run with other settings.)
 """
 
 from __future__ import annotations

@@ -98,6 +98,32 @@ def test_augmentation_moves_digits_but_keeps_their_ink(mnist):
     assert augmentation_layers(preset_config("fast"), seed=3) is None
 
 
+def test_whole_pixel_shifts_copy_pixels_without_blurring_them(mnist):
+    from mnist_cnn.train import augmentation_layers
+
+    images = mnist.train_images[:32, :, :, None].astype("float32") / 255.0
+    padded = np.pad(images[..., 0], ((0, 0), (2, 2), (2, 2)))
+
+    def whole_pixel_copies(shifted):
+        """For each image: is it its original moved by whole pixels, at most 2 each way?"""
+        return [
+            any(
+                np.array_equal(image, original[2 + rows : 30 + rows, 2 + columns : 30 + columns])
+                for rows in range(-2, 3)
+                for columns in range(-2, 3)
+            )
+            for image, original in zip(shifted[..., 0], padded, strict=True)
+        ]
+
+    for whole_pixels in (True, False):
+        config = preset_config("best", max_rotation_degrees=0.0, whole_pixel_shifts=whole_pixels)
+        shifted = np.asarray(augmentation_layers(config, seed=2)(images, training=True))
+        assert not np.allclose(shifted, images)
+        copies = whole_pixel_copies(shifted)
+        # Bilinear shifts by fractions of a pixel blend neighbours into new grey values.
+        assert all(copies) if whole_pixels else not any(copies)
+
+
 def test_bilinear_sampling_moves_whole_pixels_exactly_and_averages_between_them():
     from mnist_cnn.train import _bilinear_sample
 

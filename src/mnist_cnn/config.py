@@ -34,6 +34,7 @@ class TrainConfig:
     adam_beta_1: float = 0.9  # Keras's default; lower forgets old gradients faster
     adam_beta_2: float = 0.999  # Keras's default
     max_shift_pixels: float = 0.0  # random translation per image, 0 turns augmentation off
+    whole_pixel_shifts: bool = False  # round shifts to whole pixels: no blur from resampling
     max_rotation_degrees: float = 0.0  # random rotation per image
     max_zoom_fraction: float = 0.0  # random scaling per image, 0.1 is 90% to 110%
     elastic_alpha: float = 0.0  # strength of the random elastic distortion, 0 turns it off

@@ -334,7 +334,16 @@ def augmentation_layers(config: TrainConfig, seed: int) -> keras.Sequential | No
     if config.max_shift_pixels:
         fraction = config.max_shift_pixels / 28.0
         pipeline.append(
-            keras.layers.RandomTranslation(fraction, fraction, fill_mode="constant", seed=seed + 1)
+            keras.layers.RandomTranslation(
+                fraction,
+                fraction,
+                fill_mode="constant",
+                # Nearest-pixel sampling of a shift copies pixels whole, where a
+                # fractional bilinear shift blurs the strokes that the sharp
+                # test images do not have.
+                interpolation="nearest" if config.whole_pixel_shifts else "bilinear",
+                seed=seed + 1,
+            )
         )
     return keras.Sequential(pipeline, name="augmentation") if pipeline else None
 
