@@ -2,9 +2,10 @@
 
 A preset with some settings changed (any ``TrainConfig`` field, as NAME=VALUE
 with a JSON value) is trained like ``mnist-cnn train --validation-split 0.16667
---ensemble 5`` would: the first 50k training images train, the last 10k are
-held out and the test set is not touched. Then ``tune_test_time.py RUN``
-scores it; a setting that wins there goes into the preset.
+--ensemble 5`` would: the first 50k training images train and the last 10k are
+held out. Then ``tune_test_time.py RUN`` scores it on those 10k; a setting that
+wins there goes into the preset. (The run folder also gets the usual test-set
+report, as every run does; nothing is chosen on it.)
 
 Usage: python benchmarks/train_candidate.py runs/val-whole-shifts best whole_pixel_shifts=true
 """
