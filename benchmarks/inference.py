@@ -5,7 +5,8 @@
   ``model.predict``, which builds a data pipeline per call; shown for contrast);
 * cold start: wall time of a whole ``mnist-cnn predict`` process on one image.
 
-Usage: python benchmarks/inference.py [--model runs/latest] (needs mnist-cnn export first for ONNX)
+Usage: python benchmarks/inference.py [--model runs/latest] [--out FILE]
+(needs mnist-cnn export first for ONNX)
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def main() -> None:
     parser.add_argument(
         "--model", type=Path, default=Path("runs/latest"), help="(default: runs/latest)"
     )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "inference.json", help="(default: %(default)s)"
+    )
     arguments = parser.parse_args()
 
     dataset = load_mnist(allow_download=False)
@@ -117,8 +121,8 @@ def main() -> None:
         )
     print(f"(Keras model.predict for one image, for contrast: p50 {predict_p50:.1f} ms, "
           f"p99 {predict_p99:.1f} ms)")  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "inference.json").write_text(
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    arguments.out.write_text(
         json.dumps(
             {"machine": describe(), "model": str(arguments.model), "rows": rows,
              "keras_model_predict_latency_ms": {"p50": predict_p50, "p99": predict_p99}},

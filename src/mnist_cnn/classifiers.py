@@ -35,15 +35,28 @@ class Classifier:
 
 
 def keras_probability_function(model: keras.Model, batch_size: int = 1000) -> ProbabilityFunction:
-    """Calls the model directly on batches.
+    """Calls the model directly on batches, as one compiled graph on TensorFlow.
 
     ``model.predict`` builds a data pipeline per call, which costs milliseconds
-    for a single image; a direct call does not.
+    for a single image; a direct call does not. Run eagerly, though, every layer
+    is dispatched from Python: for one image, 2.9 ms for the fast net and 116 ms
+    for best's 5-model, 5-view ensemble, against 0.45 and 5.7 ms as a
+    ``tf.function`` (AMD EPYC, 2 cores). ``reduce_retracing`` traces once more
+    for a new batch size, then reuses one graph for all sizes.
     """
+    import keras
+
+    def call(batch: np.ndarray) -> Any:
+        return model(batch, training=False)
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        call = tf.function(call, reduce_retracing=True)
 
     def probabilities(model_inputs: np.ndarray) -> np.ndarray:
         batches = [
-            np.asarray(model(model_inputs[start : start + batch_size], training=False))
+            np.asarray(call(model_inputs[start : start + batch_size]))
             for start in range(0, len(model_inputs), batch_size)
         ]
         if not batches:
