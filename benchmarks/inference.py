@@ -87,7 +87,7 @@ def main() -> None:
     dataset = load_mnist(allow_download=False)
     images = to_model_input(dataset.test_images)
     model = load_model(arguments.model)
-    engines = {"keras": keras_probability_function(model)}
+    engines = {"keras": keras_probability_function(model, compiled=True)}  # as load_classifier
     resolve_onnx_path(arguments.model)  # a clear message if the export is missing
     engines["onnx"] = load_onnx_classifier(arguments.model).probabilities
 

@@ -200,3 +200,21 @@ def test_cli_csv_output(pictures_dir, trained_run):
     first = next(row for row in rows if row["file"].endswith("digit0.png"))
     assert first["digit"] == "7" and 0.0 < float(first["confidence"]) <= 1.0
     assert first["top3"].startswith("7:")
+
+
+def test_compiled_keras_calls_match_eager_ones_for_every_batch_size(trained_run, mnist):
+    from mnist_cnn.classifiers import keras_probability_function
+    from mnist_cnn.preprocess import to_model_input
+    from mnist_cnn.runs import load_model
+
+    model = load_model(trained_run.run_dir)
+    images = to_model_input(mnist.test_images[:1203])
+    eager = keras_probability_function(model, batch_size=500)
+    compiled = keras_probability_function(model, batch_size=500, compiled=True)
+    # One image, a few, and batches that end part-way (500, 500, 203): the graph is
+    # traced for new sizes and must give the eager answers for each.
+    for count in (1, 3, 1, 1203):
+        expected = eager(images[:count])
+        np.testing.assert_allclose(compiled(images[:count]), expected, atol=1e-6)
+        assert expected.shape == (count, 10)
+    assert compiled(images[:0]).shape == (0, 10)

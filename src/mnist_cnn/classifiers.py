@@ -34,22 +34,26 @@ class Classifier:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def keras_probability_function(model: keras.Model, batch_size: int = 1000) -> ProbabilityFunction:
-    """Calls the model directly on batches, as one compiled graph on TensorFlow.
+def keras_probability_function(
+    model: keras.Model, batch_size: int = 1000, *, compiled: bool = False
+) -> ProbabilityFunction:
+    """Calls the model directly on batches; ``compiled``: as one graph on TensorFlow.
 
     ``model.predict`` builds a data pipeline per call, which costs milliseconds
     for a single image; a direct call does not. Run eagerly, though, every layer
     is dispatched from Python: for one image, 2.9 ms for the fast net and 116 ms
     for best's 5-model, 5-view ensemble, against 0.45 and 5.7 ms as a
-    ``tf.function`` (AMD EPYC, 2 cores). ``reduce_retracing`` traces once more
-    for a new batch size, then reuses one graph for all sizes.
+    ``tf.function`` (AMD EPYC, 2 cores). Tracing that graph costs up to a
+    second or so, which pays only when the function is kept and called again
+    (a loaded classifier), not for one call. ``reduce_retracing`` traces once
+    more for a new batch size, then reuses one graph for all sizes.
     """
     import keras
 
     def call(batch: np.ndarray) -> Any:
         return model(batch, training=False)
 
-    if keras.backend.backend() == "tensorflow":
+    if compiled and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         call = tf.function(call, reduce_retracing=True)
@@ -140,5 +144,5 @@ def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
     return Classifier(
         name=str(model_path),
         class_names=read_class_names(model_path.parent, classes),
-        probabilities=keras_probability_function(model),
+        probabilities=keras_probability_function(model, compiled=True),
     )
