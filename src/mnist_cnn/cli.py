@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -221,8 +222,6 @@ def _stored_path(stored: dict) -> Path | None:
 
 
 def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
-    import dataclasses
-
     from mnist_cnn.data import load_mnist
     from mnist_cnn.runs import read_class_names, resolve_model_path
     from mnist_cnn.workflow import evaluate_run
@@ -442,6 +441,21 @@ def _add_run_argument(parser: argparse.ArgumentParser, what: str) -> None:
     )  # fmt: skip
 
 
+def _default_by_preset(field_name: str) -> str:
+    """A TrainConfig field's default for help texts: "5 for best, else 1", or just "0"."""
+    from mnist_cnn.config import PRESETS, TrainConfig
+
+    usual = next(
+        field.default for field in dataclasses.fields(TrainConfig) if field.name == field_name
+    )
+    changed = [
+        f"{getattr(config, field_name):g} for {name}"
+        for name, config in PRESETS.items()
+        if getattr(config, field_name) != usual
+    ]
+    return ", ".join([*changed, f"else {usual:g}"]) if changed else f"{usual:g}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mnist_cnn.config import DEFAULT_PRESET, PRESETS, TEST_TIME_VIEWS
 
@@ -505,30 +519,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--ensemble", type=int, default=None, metavar="K",
         help="train K models (seeds seed..seed+K-1) and average their probabilities (default: 1)",
     )  # fmt: skip
-    viewing_presets = ", ".join(
-        f"{config.test_time_views} for {name}"
-        for name, config in PRESETS.items()
-        if config.test_time_views != 1
-    )
     train.add_argument(
         "--test-time-views", type=int, choices=TEST_TIME_VIEWS, default=None,
         help=(
             "the saved model averages its probabilities over the image and its 4 (or 8) "
             "1-pixel shifts, at 5 (or 9) times the prediction cost "
-            f"(default: {viewing_presets}, else 1)"
+            f"(default: {_default_by_preset('test_time_views')})"
         ),
     )  # fmt: skip
-    distorting_presets = ", ".join(
-        f"{config.elastic_alpha:g} for {name}"
-        for name, config in PRESETS.items()
-        if config.elastic_alpha
-    )
     train.add_argument(
         "--elastic-alpha", type=float, default=None, metavar="ALPHA",
         help=(
             "strength of the random elastic distortion of training images "
             "(Simard et al. 2003; 34 moves pixels about 1.4 px), 0 turns it off "
-            f"(default: {distorting_presets + ', else ' if distorting_presets else ''}0)"
+            f"(default: {_default_by_preset('elastic_alpha')})"
         ),
     )  # fmt: skip
     train.add_argument(
