@@ -256,7 +256,11 @@ class ElasticDistortion(keras.layers.Layer):
         radius = min(round(3 * sigma), 13)
         offsets = np.arange(-radius, radius + 1, dtype="float32")
         weights = np.exp(-(offsets**2) / (2 * sigma**2))
-        self.kernel_weights = weights / weights.sum()
+        weights /= weights.sum()
+        # Depthwise kernels for a separable blur, one pass down the rows and one along
+        # the columns, each of the field's two axes (channels) on its own.
+        self.down_kernel = np.tile(weights[:, None, None, None], (1, 1, 2, 1))
+        self.across_kernel = np.tile(weights[None, :, None, None], (1, 1, 2, 1))
 
     def call(self, images: Any, training: bool = False) -> Any:
         if not training or not self.alpha:
@@ -268,14 +272,8 @@ class ElasticDistortion(keras.layers.Layer):
         noise = keras.random.uniform(
             (batch, height, width, 2), minval=-1.0, maxval=1.0, seed=self.seed_generator
         )
-        # Separable blur, one pass down the rows and one along the columns, each
-        # axis of the field (channels) on its own.
-        size = len(self.kernel_weights)
-        kernel = ops.convert_to_tensor(self.kernel_weights)
-        down = ops.tile(ops.reshape(kernel, (size, 1, 1, 1)), (1, 1, 2, 1))
-        across = ops.tile(ops.reshape(kernel, (1, size, 1, 1)), (1, 1, 2, 1))
-        blurred = ops.depthwise_conv(noise, down, padding="same")
-        field = self.alpha * ops.depthwise_conv(blurred, across, padding="same")
+        blurred = ops.depthwise_conv(noise, self.down_kernel, padding="same")
+        field = self.alpha * ops.depthwise_conv(blurred, self.across_kernel, padding="same")
         rows = ops.arange(height, dtype="float32")[None, :, None] + field[..., 0]
         columns = ops.arange(width, dtype="float32")[None, None, :] + field[..., 1]
         return _bilinear_sample(images, rows, columns)[..., None]
