@@ -25,8 +25,8 @@ import numpy as np
 
 from mnist_cnn.config import PRESETS
 from mnist_cnn.data import load_mnist
-from mnist_cnn.predict import predict_probabilities
-from mnist_cnn.train import split_for_training, train
+from mnist_cnn.prediction import predict_probabilities
+from mnist_cnn.training import split_for_training, train
 
 EDGES = np.round(np.arange(0.2, 1.0001, 0.1), 2)
 

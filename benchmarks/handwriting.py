@@ -143,11 +143,10 @@ def main() -> None:
     )
     arguments = parser.parse_args()
 
-    from mnist_cnn.classifiers import load_classifier
     from mnist_cnn.data import load_mnist
-    from mnist_cnn.predict import Picture, answer_pictures, predict
+    from mnist_cnn.engines import load_classifier, load_model
+    from mnist_cnn.prediction import Picture, answer_pictures, predict
     from mnist_cnn.preprocess import decode_image, to_model_input
-    from mnist_cnn.runs import load_model
 
     dataset = load_mnist(allow_download=False)
     classifier = load_classifier(arguments.model)

@@ -27,14 +27,14 @@ import numpy as np
 from PIL import Image
 
 from machine import describe
-from mnist_cnn.classifiers import (
+from mnist_cnn.data import load_mnist
+from mnist_cnn.engines import (
     keras_probability_function,
+    load_model,
     load_onnx_classifier,
     resolve_onnx_path,
 )
-from mnist_cnn.data import load_mnist
 from mnist_cnn.preprocess import to_model_input
-from mnist_cnn.runs import load_model
 
 RESULTS = Path(__file__).parent / "results"
 

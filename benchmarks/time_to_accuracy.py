@@ -27,10 +27,10 @@ import keras
 from machine import describe
 from mnist_cnn.config import PRESETS
 from mnist_cnn.data import load_mnist
-from mnist_cnn.evaluate import evaluate
+from mnist_cnn.evaluation import evaluate
 from mnist_cnn.models import build_model, forward_flops_per_image
-from mnist_cnn.runs import library_versions
-from mnist_cnn.train import split_for_training, train
+from mnist_cnn.run_folder import library_versions
+from mnist_cnn.training import split_for_training, train
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = (0.99, 0.995)

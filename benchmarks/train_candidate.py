@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from mnist_cnn.config import PRESETS, preset_config
 from mnist_cnn.data import load_mnist
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.workflow import train_run
+from mnist_cnn.pipeline import train_run
 
 
 def parse_change(text: str) -> tuple[str, object]:

@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from mnist_cnn.config import PRESETS
 from mnist_cnn.data import Dataset, load_mnist
-from mnist_cnn.evaluate import accuracy
+from mnist_cnn.evaluation import accuracy
 
 CANDIDATES = {
     "fast": [
@@ -77,7 +77,7 @@ def train_candidate(
     preset: str, changes: dict[str, Any], seed: int, limit: int | None
 ) -> tuple[float, float, np.ndarray]:
     """Train seconds, held-out accuracy and held-out probabilities of one candidate."""
-    from mnist_cnn.train import split_for_training, train
+    from mnist_cnn.training import split_for_training, train
 
     config = dataclasses.replace(PRESETS[preset], validation_split=1 / 6, seed=seed, **changes)
     dataset = _dataset(limit)

@@ -26,11 +26,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from machine import describe
 from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
 from mnist_cnn.data import load_mnist
+from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.evaluate import accuracy
+from mnist_cnn.evaluation import accuracy
 from mnist_cnn.models import average_over_shifts
-from mnist_cnn.runs import load_model, read_config
-from mnist_cnn.train import CHECKPOINT_FOLDER, Checkpoints, split_for_training
+from mnist_cnn.run_folder import read_config
+from mnist_cnn.training import CHECKPOINT_FOLDER, Checkpoints, split_for_training
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -25,7 +25,7 @@ def mnist():
 def trained_run(tmp_path_factory, mnist):
     """A run folder of the fast preset as it is (2 epochs) trained on 10k real images."""
     from mnist_cnn.config import preset_config
-    from mnist_cnn.workflow import train_run
+    from mnist_cnn.pipeline import train_run
 
     run_dir = tmp_path_factory.mktemp("runs") / "fast-10k"
     config = preset_config("fast", limit=10_000, validation_split=0.1, seed=1)

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.classifiers import load_onnx_classifier
+from mnist_cnn.engines import load_model, load_onnx_classifier
 from mnist_cnn.export import engine_agreement, export_model
-from mnist_cnn.predict import predict_probabilities
+from mnist_cnn.prediction import predict_probabilities
 from mnist_cnn.preprocess import to_model_input
-from mnist_cnn.runs import load_model
 from tests.helpers import run_cli
 
 
@@ -35,7 +34,7 @@ def test_onnx_matches_keras_on_the_whole_test_set(onnx_path, trained_run, mnist)
 
 def test_a_model_averaged_over_shifted_views_exports_with_parity(trained_run, mnist, tmp_path):
     from mnist_cnn.models import average_over_shifts
-    from mnist_cnn.runs import save_model
+    from mnist_cnn.run_folder import save_model
 
     save_model(average_over_shifts(load_model(trained_run.run_dir), 9), tmp_path / "views.keras")
     onnx_file = export_model(tmp_path / "views.keras", "onnx", tmp_path / "views.onnx")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mnist_cnn.config import PRESETS, TrainConfig, preset_config
+from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.models import (
     VIEW_SHIFTS,
@@ -18,7 +19,7 @@ from mnist_cnn.models import (
     ensemble_model,
     forward_flops_per_image,
 )
-from mnist_cnn.runs import load_model, save_model
+from mnist_cnn.run_folder import save_model
 
 
 def test_seed_preset_is_the_tutorial_model_layer_for_layer():

@@ -13,8 +13,8 @@ import zipfile
 
 import pytest
 
+from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.runs import load_model
 from tests.helpers import run_cli
 
 TRAIN_ARGUMENTS = ["--limit", "12000", "--epochs", "5", "--validation-split", "0.2", "--seed", "11"]
@@ -138,7 +138,7 @@ def test_a_write_killed_midway_leaves_no_file_under_the_final_name(tmp_path):
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from mnist_cnn.files import atomic_path\n"
+        "from mnist_cnn.atomic_files import atomic_path\n"
         "with atomic_path(Path(sys.argv[1])) as temporary:\n"
         "    with open(temporary, 'wb') as handle:\n"
         "        for _ in range(1000):\n"
@@ -214,7 +214,7 @@ def test_a_stop_request_interrupts_fit_after_the_current_batch():
     import keras
     import numpy as np
 
-    from mnist_cnn.train import StopWhenAsked
+    from mnist_cnn.training import StopWhenAsked
 
     stopper = StopWhenAsked()
     finished_batches = []

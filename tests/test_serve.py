@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from mnist_cnn.classifiers import Classifier, load_classifier
+from mnist_cnn.engines import Classifier, load_classifier
 from mnist_cnn.serve import MAX_BODY_BYTES, Batcher, create_app, model_metadata
 
 

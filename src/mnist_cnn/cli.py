@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from mnist_cnn.errors import MnistCnnError
 
 if TYPE_CHECKING:
-    from mnist_cnn.train import StopWhenAsked
+    from mnist_cnn.training import StopWhenAsked
 
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
@@ -103,7 +103,7 @@ def command_data(arguments: argparse.Namespace) -> int:
 
 def command_show(arguments: argparse.Namespace) -> int:
     from mnist_cnn.plots import sample_figure
-    from mnist_cnn.runs import save_figure
+    from mnist_cnn.run_folder import save_figure
 
     dataset = _load_dataset(arguments)
     images = dataset.train_images if arguments.split == "train" else dataset.test_images
@@ -141,8 +141,8 @@ def command_train(arguments: argparse.Namespace) -> int:
     from mnist_cnn.config import DEFAULT_PRESET, TrainConfig, preset_config
     from mnist_cnn.data import load_mnist
     from mnist_cnn.report import format_evaluation
-    from mnist_cnn.runs import REPORT_FILE, new_run_dir, read_config
-    from mnist_cnn.train import Checkpoints, StopWhenAsked
+    from mnist_cnn.run_folder import REPORT_FILE, new_run_dir, read_config
+    from mnist_cnn.training import Checkpoints, StopWhenAsked
 
     if arguments.resume is not None:
         given = [name for name in TRAINING_OPTIONS if getattr(arguments, name) is not None]
@@ -177,7 +177,7 @@ def command_train(arguments: argparse.Namespace) -> int:
         f"{dataset.num_classes} classes"
     )
 
-    from mnist_cnn.workflow import train_run
+    from mnist_cnn.pipeline import train_run
 
     run_dir = run_dir or arguments.run_dir or new_run_dir(arguments.runs_root, config.preset)
     verb = "resuming" if arguments.resume else "training"
@@ -223,8 +223,8 @@ def _stored_path(stored: dict) -> Path | None:
 
 def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
     from mnist_cnn.data import load_mnist
-    from mnist_cnn.runs import read_class_names, resolve_model_path
-    from mnist_cnn.workflow import evaluate_run
+    from mnist_cnn.pipeline import evaluate_run
+    from mnist_cnn.run_folder import read_class_names, resolve_model_path
 
     model_path = resolve_model_path(run)  # a missing model is reported before data is loaded
     dataset = load_mnist(arguments.data, class_names=arguments.class_names)
@@ -249,8 +249,8 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
 
 
 def command_report(arguments: argparse.Namespace) -> int:
-    from mnist_cnn.runs import EVALUATION_FILE
-    from mnist_cnn.workflow import write_report
+    from mnist_cnn.pipeline import write_report
+    from mnist_cnn.run_folder import EVALUATION_FILE
 
     run_dir = arguments.run
     if not run_dir.is_dir():
@@ -266,7 +266,7 @@ def command_report(arguments: argparse.Namespace) -> int:
 def command_compare(arguments: argparse.Namespace) -> int:
     from mnist_cnn.plots import comparison_figure
     from mnist_cnn.report import comparison_rows, format_comparison
-    from mnist_cnn.runs import save_figure
+    from mnist_cnn.run_folder import save_figure
 
     rows = comparison_rows(arguments.runs)
     print(format_comparison(rows))
@@ -279,7 +279,7 @@ def command_predict(arguments: argparse.Namespace) -> int:
     import csv
     import json
 
-    from mnist_cnn.predict import answer_pictures, read_pictures
+    from mnist_cnn.prediction import answer_pictures, read_pictures
 
     classifier = _load_classifier(arguments.model, arguments.engine)
     pictures = read_pictures(arguments.paths)
@@ -302,7 +302,7 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
     if arguments.show_preprocessed:
         from mnist_cnn.plots import preprocessed_strip_figure
-        from mnist_cnn.runs import save_figure
+        from mnist_cnn.run_folder import save_figure
 
         shown = [(answer.name, digit) for answer in answers for digit in answer.digits]
         if shown:
@@ -352,16 +352,16 @@ def _answers_table(answers) -> str:
 
 @_uses_tensorflow
 def command_export(arguments: argparse.Namespace) -> int:
-    from mnist_cnn.classifiers import load_onnx_classifier
+    from mnist_cnn.engines import load_onnx_classifier
     from mnist_cnn.export import engine_agreement, export_model
 
     path = export_model(arguments.run, arguments.format, arguments.out)
     print(f"wrote {path}")
     if arguments.format == "onnx" and arguments.check:
         from mnist_cnn.data import load_mnist
-        from mnist_cnn.predict import predict_probabilities
+        from mnist_cnn.engines import load_model
+        from mnist_cnn.prediction import predict_probabilities
         from mnist_cnn.preprocess import to_model_input
-        from mnist_cnn.runs import load_model
 
         images = to_model_input(load_mnist(arguments.data).test_images[: arguments.check])
         keras_output = predict_probabilities(load_model(arguments.run), images)
@@ -401,7 +401,7 @@ def command_serve(arguments: argparse.Namespace) -> int:
 
 def _load_classifier(run_or_model: Path, engine: str):
     """Load the model for ``engine``; only the Keras engine starts TensorFlow."""
-    from mnist_cnn.classifiers import load_classifier
+    from mnist_cnn.engines import load_classifier
 
     if engine == "keras":
         _quiet_tensorflow()
@@ -422,7 +422,7 @@ def _confidence(text: str) -> float:
 
 def _add_inference_options(parser: argparse.ArgumentParser, engine_help: str) -> None:
     """--engine and --min-confidence, shared by predict and serve."""
-    from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE
+    from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE
 
     parser.add_argument(
         "--engine", choices=("keras", "onnx"), default="keras",

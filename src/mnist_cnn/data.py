@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from mnist_cnn.atomic_files import atomic_path
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path
 
 IMAGE_SIZE = 28
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")

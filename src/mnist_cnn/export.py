@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from mnist_cnn.classifiers import ONNX_FILE
+from mnist_cnn.atomic_files import atomic_path
+from mnist_cnn.engines import ONNX_FILE
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path
 
 SAVED_MODEL_FOLDER = "saved_model"
 FORMATS = ("onnx", "saved_model")
@@ -27,7 +27,8 @@ FORMATS = ("onnx", "saved_model")
 
 def export_model(run_or_model: Path, export_format: str, out: Path | None = None) -> Path:
     """Write the model of a run (or a .keras file) as ONNX or a SavedModel; return the path."""
-    from mnist_cnn.runs import load_model, resolve_model_path
+    from mnist_cnn.engines import load_model
+    from mnist_cnn.run_folder import resolve_model_path
 
     if export_format not in FORMATS:
         raise MnistCnnError(f"unknown format {export_format!r}; choose {' or '.join(FORMATS)}")

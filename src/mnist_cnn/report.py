@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.runs import (
+from mnist_cnn.run_folder import (
     EVALUATION_FILE,
     read_config,
     read_history,

@@ -27,9 +27,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from mnist_cnn.classifiers import Classifier
+from mnist_cnn.engines import Classifier
 from mnist_cnn.errors import ImageTooLargeError, MnistCnnError, NotAnImageError
-from mnist_cnn.predict import DEFAULT_MIN_CONFIDENCE, DigitAnswer, digit_answer, digits_in
+from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE, DigitAnswer, digit_answer, digits_in
 from mnist_cnn.preprocess import NO_DIGIT, array_to_gray, decode_image, to_model_input
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -337,7 +337,7 @@ def model_metadata(run_or_model: Any, classifier: Classifier, engine: str) -> di
     from pathlib import Path
 
     from mnist_cnn import __version__
-    from mnist_cnn.runs import read_metrics
+    from mnist_cnn.run_folder import read_metrics
 
     model_file = Path(classifier.name)
     run_dir = model_file.parent

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_cnn.predict import Predictions, predict
+from mnist_cnn.prediction import Predictions, predict
 
 CALIBRATION_BINS = 15  # equal-width confidence bins, as in Guo et al. (2017)
 

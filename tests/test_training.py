@@ -7,15 +7,15 @@ import math
 import numpy as np
 
 from mnist_cnn.config import preset_config
-from mnist_cnn.evaluate import evaluate
-from mnist_cnn.train import split_for_training, train
+from mnist_cnn.evaluation import evaluate
+from mnist_cnn.training import split_for_training, train
 
 
 def test_fast_preset_on_a_slice_learns_real_digits(trained_run, mnist):
     # The session fixture trains the fast preset (2 epochs) on 10k images, 9k of them
     # for training: a correctness check, not a speed check.
     assert trained_run.metrics["test_accuracy"] >= 0.97
-    from mnist_cnn.runs import load_model
+    from mnist_cnn.engines import load_model
 
     model = load_model(trained_run.run_dir)
     evaluation = evaluate(model, mnist.test_images[:2000], mnist.test_labels[:2000])
@@ -61,7 +61,8 @@ def test_history_has_one_row_per_epoch_with_timing(mnist):
 def test_ensemble_averages_its_members_and_round_trips(mnist, tmp_path):
     import keras
 
-    from mnist_cnn.runs import load_model, save_model
+    from mnist_cnn.engines import load_model
+    from mnist_cnn.run_folder import save_model
 
     lines = []
     config = preset_config("fast", limit=1500, epochs=1, ensemble=2, seed=3)
@@ -80,7 +81,7 @@ def test_ensemble_averages_its_members_and_round_trips(mnist, tmp_path):
 
 
 def test_augmentation_moves_digits_but_keeps_their_ink(mnist):
-    from mnist_cnn.train import augmentation_layers
+    from mnist_cnn.augment import augmentation_layers
 
     config = preset_config("best", max_zoom_fraction=0.1)
     augment = augmentation_layers(config, seed=3)
@@ -99,7 +100,7 @@ def test_augmentation_moves_digits_but_keeps_their_ink(mnist):
 
 
 def test_whole_pixel_shifts_copy_pixels_without_blurring_them(mnist):
-    from mnist_cnn.train import augmentation_layers
+    from mnist_cnn.augment import augmentation_layers
 
     images = mnist.train_images[:32, :, :, None].astype("float32") / 255.0
     padded = np.pad(images[..., 0], ((0, 0), (2, 2), (2, 2)))
@@ -125,7 +126,7 @@ def test_whole_pixel_shifts_copy_pixels_without_blurring_them(mnist):
 
 
 def test_bilinear_sampling_moves_whole_pixels_exactly_and_averages_between_them():
-    from mnist_cnn.train import _bilinear_sample
+    from mnist_cnn.augment import _bilinear_sample
 
     images = np.random.default_rng(0).random((2, 6, 5, 1)).astype("float32")
     rows = np.broadcast_to(np.arange(6, dtype="float32")[None, :, None], (2, 6, 5))
@@ -142,7 +143,7 @@ def test_bilinear_sampling_moves_whole_pixels_exactly_and_averages_between_them(
 
 
 def test_elastic_distortion_moves_each_pixel_by_a_smooth_field_on_both_axes(mnist):
-    from mnist_cnn.train import ElasticDistortion
+    from mnist_cnn.augment import ElasticDistortion
 
     # Distorting a ramp of the column (row) index reads back where each pixel
     # came from: the displacement field itself.
@@ -175,7 +176,7 @@ def test_elastic_distortion_moves_each_pixel_by_a_smooth_field_on_both_axes(mnis
 
 
 def test_training_with_elastic_distortion_runs_in_the_input_pipeline(mnist):
-    from mnist_cnn.train import augmentation_layers
+    from mnist_cnn.augment import augmentation_layers
 
     config = preset_config("fast", limit=4096, epochs=2, elastic_alpha=34.0)
     assert [type(layer).__name__ for layer in augmentation_layers(config, seed=0).layers] == [
@@ -186,7 +187,7 @@ def test_training_with_elastic_distortion_runs_in_the_input_pipeline(mnist):
 
 
 def test_augmented_batches_cover_every_image_in_order_with_labels_untouched(mnist):
-    from mnist_cnn.train import AugmentedBatches, augmentation_layers
+    from mnist_cnn.augment import AugmentedBatches, augmentation_layers
 
     images = mnist.train_images[:300, :, :, None].astype("float32") / 255.0
     labels = mnist.train_labels[:300].astype("int32")
@@ -205,9 +206,9 @@ def test_augmented_batches_cover_every_image_in_order_with_labels_untouched(mnis
 def test_test_time_views_wrap_the_trained_net_and_the_kept_best_checkpoint(mnist, tmp_path):
     import keras
 
+    from mnist_cnn.engines import load_model
     from mnist_cnn.models import average_over_shifts
-    from mnist_cnn.runs import load_model
-    from mnist_cnn.workflow import train_run
+    from mnist_cnn.pipeline import train_run
 
     config = preset_config("fast", limit=800, epochs=2, validation_split=0.25, test_time_views=5)
     images = np.asarray(mnist.test_images[:40], dtype=np.float32)[..., None] / 255

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.classifiers import load_classifier
-from mnist_cnn.predict import Picture, answer_pictures, read_pictures
+from mnist_cnn.engines import load_classifier
+from mnist_cnn.prediction import Picture, answer_pictures, read_pictures
 from tests.helpers import run_cli
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "gif": "GIF", "tiff": "TIFF", "webp": "WEBP"}
@@ -203,9 +203,8 @@ def test_cli_csv_output(pictures_dir, trained_run):
 
 
 def test_compiled_keras_calls_match_eager_ones_for_every_batch_size(trained_run, mnist):
-    from mnist_cnn.classifiers import keras_probability_function
+    from mnist_cnn.engines import keras_probability_function, load_model
     from mnist_cnn.preprocess import to_model_input
-    from mnist_cnn.runs import load_model
 
     model = load_model(trained_run.run_dir)
     images = to_model_input(mnist.test_images[:1203])

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.evaluate import (
+from mnist_cnn.evaluation import (
     analyse,
     calibration,
     evaluation_from_predictions,
     most_confused_pairs,
 )
-from mnist_cnn.predict import Predictions
+from mnist_cnn.prediction import Predictions
 from tests.helpers import run_cli
 
 

@@ -70,6 +70,29 @@ def keras_probability_function(
     return probabilities
 
 
+def load_model(run_or_model: Path) -> Any:
+    """Load a ``.keras`` model in Keras's safe mode (no Lambda layers, no code).
+
+    The input must be (N, 28, 28, 1); anything else is refused with one line.
+    """
+    import keras
+
+    from mnist_cnn.run_folder import resolve_model_path
+
+    model_path = resolve_model_path(Path(run_or_model))
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MnistCnnError(f"{model_path}: not a loadable Keras model ({reason[:200]})") from None
+    input_shape = tuple(model.input_shape[1:])
+    if input_shape != (28, 28, 1):
+        raise MnistCnnError(
+            f"{model_path}: the model takes input of shape {input_shape}, expected (28, 28, 1)"
+        )
+    return model
+
+
 def resolve_onnx_path(run_or_model: Path) -> Path:
     if run_or_model.is_dir():
         path = run_or_model / ONNX_FILE
@@ -88,7 +111,7 @@ def load_onnx_classifier(run_or_model: Path, threads: int | None = None) -> Clas
     """An ONNX Runtime session as a ``Classifier``. Never imports TensorFlow."""
     import onnxruntime
 
-    from mnist_cnn.runs import read_class_names
+    from mnist_cnn.run_folder import read_class_names
 
     path = resolve_onnx_path(Path(run_or_model))
     options = onnxruntime.SessionOptions()
@@ -130,14 +153,12 @@ def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
 
     The ONNX engine runs on ONNX Runtime and never imports TensorFlow.
     """
-    from mnist_cnn.runs import read_class_names, resolve_model_path
+    from mnist_cnn.run_folder import read_class_names, resolve_model_path
 
     if engine == "onnx":
         return load_onnx_classifier(run_or_model)
     if engine != "keras":
         raise MnistCnnError(f"unknown engine {engine!r}; choose keras or onnx")
-    from mnist_cnn.runs import load_model
-
     model_path = resolve_model_path(run_or_model)
     model = load_model(model_path)
     classes = int(model.output_shape[-1])

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnist_cnn.atomic_files import write_json_atomic
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.evaluate import Analysis, analyse, evaluate
-from mnist_cnn.files import write_json_atomic
+from mnist_cnn.evaluation import Analysis, analyse, evaluate
 from mnist_cnn.models import average_over_shifts, count_parameters
 from mnist_cnn.plots import (
     confusion_matrix_figure,
@@ -25,7 +25,7 @@ from mnist_cnn.plots import (
     reliability_figure,
     training_curves_figure,
 )
-from mnist_cnn.runs import (
+from mnist_cnn.run_folder import (
     EVALUATION_FILE,
     MODEL_FILE,
     point_latest_at,
@@ -35,7 +35,7 @@ from mnist_cnn.runs import (
     write_history,
     write_metrics,
 )
-from mnist_cnn.train import (
+from mnist_cnn.training import (
     BEST_MODEL_FILE,
     HISTORY_COLUMNS,
     Checkpoints,
@@ -116,7 +116,7 @@ def train_run(
     model = result.model
     best_epoch = checkpoints.best_epoch()
     if keep == "best" and best_epoch is not None:
-        from mnist_cnn.runs import load_model
+        from mnist_cnn.engines import load_model
 
         model = average_over_shifts(load_model(run_dir / BEST_MODEL_FILE), config.test_time_views)
     save_model(model, run_dir / MODEL_FILE)
@@ -220,7 +220,8 @@ def evaluate_run(
 
     ``out_dir`` defaults to the run folder (or the model file's folder).
     """
-    from mnist_cnn.runs import load_model, resolve_model_path
+    from mnist_cnn.engines import load_model
+    from mnist_cnn.run_folder import resolve_model_path
 
     model_path = resolve_model_path(run_or_model)
     model = load_model(model_path)
@@ -233,9 +234,9 @@ def evaluate_run(
 
 def write_report(run_dir: Path) -> Path:
     """Render ``report.html`` into the run folder, atomically."""
-    from mnist_cnn.files import write_text_atomic
+    from mnist_cnn.atomic_files import write_text_atomic
     from mnist_cnn.report import render_report
-    from mnist_cnn.runs import REPORT_FILE
+    from mnist_cnn.run_folder import REPORT_FILE
 
     path = run_dir / REPORT_FILE
     write_text_atomic(path, render_report(run_dir))

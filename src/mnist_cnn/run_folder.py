@@ -2,7 +2,7 @@
 
 A run folder holds ``model.keras``, ``config.json``, ``history.csv``,
 ``metrics.json``, ``samples.png``, ``predictions.png`` and
-``training_curves.png``. Every file is written atomically (see ``files``).
+``training_curves.png``. Every file is written atomically (see ``atomic_files``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mnist_cnn.atomic_files import atomic_path, write_json_atomic, write_text_atomic
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.files import atomic_path, write_json_atomic, write_text_atomic
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -165,27 +165,6 @@ def resolve_model_path(run_or_model: Path) -> Path:
     if not run_or_model.exists():
         raise MnistCnnError(f"{run_or_model}: no such run folder or model file")
     return run_or_model
-
-
-def load_model(run_or_model: Path) -> Any:
-    """Load a ``.keras`` model in Keras's safe mode (no Lambda layers, no code).
-
-    The input must be (N, 28, 28, 1); anything else is refused with one line.
-    """
-    import keras
-
-    model_path = resolve_model_path(Path(run_or_model))
-    try:
-        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MnistCnnError(f"{model_path}: not a loadable Keras model ({reason[:200]})") from None
-    input_shape = tuple(model.input_shape[1:])
-    if input_shape != (28, 28, 1):
-        raise MnistCnnError(
-            f"{model_path}: the model takes input of shape {input_shape}, expected (28, 28, 1)"
-        )
-    return model
 
 
 def _format_number(value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Running a trained model: on MNIST arrays, and on people's own pictures.
 
-The model is reached through a ``classifiers.Classifier``: a name, the class
+The model is reached through a ``engines.Classifier``: a name, the class
 names and a function from model inputs to probabilities. Keras and ONNX
 Runtime both provide one, so this module never imports TensorFlow itself.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_cnn.classifiers import Classifier, keras_probability_function
+from mnist_cnn.engines import Classifier, keras_probability_function
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import (
     NO_DIGIT,
