@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# Every temporary file starts so, and is never a whole file: a resume may delete them.
+TEMPORARY_PREFIX = ".tmp-"
+
 
 @contextlib.contextmanager
 def atomic_path(final_path: Path) -> Iterator[Path]:
@@ -25,7 +28,9 @@ def atomic_path(final_path: Path) -> Iterator[Path]:
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary_name = tempfile.mkstemp(
-        prefix=f".tmp-{final_path.stem}-", suffix=final_path.suffix, dir=final_path.parent
+        prefix=f"{TEMPORARY_PREFIX}{final_path.stem}-",
+        suffix=final_path.suffix,
+        dir=final_path.parent,
     )
     os.close(descriptor)
     temporary_path = Path(temporary_name)

@@ -15,3 +15,15 @@ class NotAnImageError(MnistCnnError):
 
 class ImageTooLargeError(MnistCnnError):
     """The image has more pixels than allowed; refused before decoding (413)."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped, so a message stays one line.
+
+    A file name may hold a newline; printed raw it would split the error line
+    that scripts read.
+    """
+    return "".join(
+        character if character.isprintable() or character == " " else repr(character)[1:-1]
+        for character in text
+    )

@@ -1,0 +1,56 @@
+"""``mnist-cnn serve``: the drawing page and the REST API."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from mnist_cnn.cli.common import add_inference_options, add_run_argument, load_classifier
+from mnist_cnn.errors import MnistCnnError
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    serve = subcommands.add_parser("serve", help="the drawing page and REST API in the browser")
+    add_run_argument(serve, "run folder or model file")
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 opens it to the network (default: 127.0.0.1)",
+    )  # fmt: skip
+    serve.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default: 8000)")
+    add_inference_options(serve, "keras, or onnx (needs 'mnist-cnn export' first)")
+    serve.set_defaults(handler=command_serve)
+
+
+def command_serve(arguments: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from mnist_cnn.serve import create_app, model_metadata
+    except ImportError as error:
+        raise MnistCnnError(
+            f"the web server needs the 'web' extra ({error.name} is missing): "
+            "pip install 'mnist-cnn[web]'"
+        ) from None
+    classifier = load_classifier(arguments.run, arguments.engine)
+    metadata = model_metadata(arguments.run, classifier, arguments.engine)
+    app = create_app(classifier, metadata, min_confidence=arguments.min_confidence)
+    print(
+        f"serving {classifier.name} ({arguments.engine}) on "
+        f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
+        flush=True,
+    )
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it for the caller.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
+    print("server stopped", flush=True)
+    return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {port}")
+    return port
