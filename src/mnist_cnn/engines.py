@@ -111,7 +111,7 @@ def load_onnx_classifier(run_or_model: Path, threads: int | None = None) -> Clas
     """An ONNX Runtime session as a ``Classifier``. Never imports TensorFlow."""
     import onnxruntime
 
-    from mnist_cnn.run_folder import read_class_names
+    from mnist_cnn.run_folder import RunFolder
 
     path = resolve_onnx_path(Path(run_or_model))
     options = onnxruntime.SessionOptions()
@@ -142,7 +142,7 @@ def load_onnx_classifier(run_or_model: Path, threads: int | None = None) -> Clas
 
     return Classifier(
         name=str(path),
-        class_names=read_class_names(path.parent, classes),
+        class_names=RunFolder(path.parent).read_class_names(classes),
         probabilities=probabilities,
         metadata={"engine": "onnx"},
     )
@@ -153,7 +153,7 @@ def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
 
     The ONNX engine runs on ONNX Runtime and never imports TensorFlow.
     """
-    from mnist_cnn.run_folder import read_class_names, resolve_model_path
+    from mnist_cnn.run_folder import RunFolder, resolve_model_path
 
     if engine == "onnx":
         return load_onnx_classifier(run_or_model)
@@ -164,6 +164,6 @@ def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
     classes = int(model.output_shape[-1])
     return Classifier(
         name=str(model_path),
-        class_names=read_class_names(model_path.parent, classes),
+        class_names=RunFolder(model_path.parent).read_class_names(classes),
         probabilities=keras_probability_function(model, compiled=True),
     )

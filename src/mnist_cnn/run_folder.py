@@ -16,8 +16,9 @@ layout, every file written atomically (see ``atomic_files``)::
       confusion_matrix.png  misclassified.png  calibration.png
       report.html            one self-contained page about the run
       model.onnx  saved_model/   written by ``mnist-cnn export``
-      checkpoints/           epoch-NNNN.keras (model + optimizer) and state.json
-      member-<i>/checkpoints/   the same for each ensemble member
+      checkpoints/           epoch-NNNN.keras (model + optimizer) and state.json,
+                             kept by ``checkpoints.Checkpoints``
+      member-<i>/            an ensemble member's own checkpoints/ and history.csv
       .lock                  held while a training writes here
 
 Everything else asks this module for a path, or reads and writes through it.
@@ -37,21 +38,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnist_cnn.atomic_files import (
     TEMPORARY_PREFIX,
     atomic_path,
-    copy_atomic,
     write_json_atomic,
     write_text_atomic,
 )
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.errors import MnistCnnError
 
+if TYPE_CHECKING:
+    from mnist_cnn.checkpoints import Checkpoints
+
 LATEST_LINK = "latest"
-CHECKPOINT_FOLDER = "checkpoints"
-STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
 VERSIONED_PACKAGES = (
     "mnist-cnn",
@@ -127,13 +128,28 @@ class RunFolder:
     def lock_file(self) -> Path:
         return self.path / LOCK_FILE
 
+    @property
+    def checkpoint_folder(self) -> Path:
+        return self.path / "checkpoints"
+
+    def member(self, index: int) -> RunFolder:
+        """Ensemble member ``index``'s own folder, for its checkpoints and history."""
+        return RunFolder(self.path / f"member-{index}")
+
+    def members(self) -> list[RunFolder]:
+        """Every ensemble member's folder, in member order."""
+        folders = self.path.glob("member-*")
+        return [RunFolder(folder) for folder in sorted(folders, key=_member_number)]
+
     def figure_file(self, name: str) -> Path:
         """``<name>.png``: samples, predictions, training_curves, confusion_matrix, ..."""
         return self.path / f"{name}.png"
 
     @property
     def checkpoints(self) -> Checkpoints:
-        return Checkpoints(self.path)
+        from mnist_cnn.checkpoints import Checkpoints
+
+        return Checkpoints(self)
 
     @property
     def name(self) -> str:
@@ -309,107 +325,6 @@ def write_history_file(path: Path, history: Sequence[dict[str, float]]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-class Checkpoints:
-    """The training state of a run folder, saved after every epoch, crash-safe.
-
-    ``checkpoints/epoch-NNNN.keras`` holds the model with its optimizer state;
-    ``checkpoints/state.json`` names the newest complete one and holds the
-    history. The state file is written (atomically) only after its checkpoint
-    is complete, so whatever moment a run is killed, the state on disk points
-    at a whole checkpoint. With a validation split, ``best.keras`` keeps the
-    epoch with the best validation accuracy.
-    """
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        self.folder = self.run_dir / CHECKPOINT_FOLDER
-
-    @property
-    def state_path(self) -> Path:
-        return self.folder / STATE_FILE
-
-    def exists(self) -> bool:
-        return self.state_path.exists()
-
-    def read_state(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise MnistCnnError(
-                f"{self.run_dir}: no checkpoint to resume from "
-                f"(no {CHECKPOINT_FOLDER}/{STATE_FILE})"
-            ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise MnistCnnError(f"{self.state_path}: not valid JSON ({error})") from None
-
-    def newest_checkpoint(self) -> Path:
-        """The complete checkpoint the state names."""
-        return self.folder / self.read_state()["checkpoint"]
-
-    def completed_epochs(self) -> int:
-        return int(self.read_state()["epoch"]) if self.exists() else 0
-
-    def save(self, model: Any, epoch: int, history: list[dict[str, float]]) -> None:
-        previous = self.read_state() if self.exists() else {}
-        checkpoint = self.folder / f"epoch-{epoch:04d}.keras"
-        save_model(model, checkpoint)
-        best_accuracy = previous.get("best_val_accuracy")
-        best_epoch = previous.get("best_epoch")
-        accuracy = history[-1].get("val_accuracy", float("nan"))
-        if accuracy == accuracy and (best_accuracy is None or accuracy > best_accuracy):  # not NaN
-            copy_atomic(checkpoint, self.run_dir / "best.keras")  # the same bytes, no re-save
-            best_accuracy, best_epoch = accuracy, epoch
-        write_json_atomic(
-            self.state_path,
-            {
-                "epoch": epoch,
-                "checkpoint": checkpoint.name,
-                "best_val_accuracy": best_accuracy,
-                "best_epoch": best_epoch,
-                "history": history,
-            },
-        )
-        # The readable history, always in step with the newest checkpoint.
-        write_history_file(self.run_dir / "history.csv", history)
-        for old in self.folder.glob("epoch-*.keras"):
-            if old != checkpoint:
-                old.unlink(missing_ok=True)
-
-    def member(self, index: int) -> Checkpoints:
-        """The checkpoints of ensemble member ``index``, in their own subfolder."""
-        return Checkpoints(self.run_dir / f"member-{index}")
-
-    def members(self) -> list[Checkpoints]:
-        """Every ensemble member's checkpoints, in member order."""
-        folders = sorted(
-            self.run_dir.glob("member-*"), key=lambda folder: int(folder.name.split("-")[1])
-        )
-        return [Checkpoints(folder) for folder in folders]
-
-    def any_saved(self) -> bool:
-        """A state to resume from: this run's, or any ensemble member's."""
-        return self.exists() or any(member.exists() for member in self.members())
-
-    def require_saved(self) -> None:
-        if not self.any_saved():
-            self.read_state()  # raises "no checkpoint to resume from"
-
-    def best_epoch(self) -> int | None:
-        return self.read_state().get("best_epoch") if self.exists() else None
-
-    def restore(self) -> tuple[Any, int, list[dict[str, float]]]:
-        """The model (with optimizer state), completed epochs, and history so far."""
-        import keras
-
-        state = self.read_state()
-        path = self.folder / state["checkpoint"]
-        try:
-            model = keras.saving.load_model(path, compile=True, safe_mode=True)
-        except Exception as error:
-            raise MnistCnnError(f"{path}: cannot load the checkpoint ({error})") from None
-        return model, int(state["epoch"]), list(state["history"])
-
-
 def save_figure(figure: Any, path: Path) -> None:
     """Save a Matplotlib figure as PNG, atomically."""
     with atomic_path(path) as temporary_path:
@@ -437,6 +352,10 @@ def resolve_model_path(run_or_model: str | os.PathLike[str]) -> Path:
 def _csv_number(value: Any) -> Any:
     """Six significant digits for floats: enough for a loss, readable in a table."""
     return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _member_number(folder: Path) -> int:
+    return int(folder.name.split("-")[1])
 
 
 def _make_folder(path: Path) -> None:

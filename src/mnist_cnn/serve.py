@@ -337,7 +337,7 @@ def model_metadata(run_or_model: Any, classifier: Classifier, engine: str) -> di
     from pathlib import Path
 
     from mnist_cnn import __version__
-    from mnist_cnn.run_folder import read_metrics
+    from mnist_cnn.run_folder import RunFolder
 
     model_file = Path(classifier.name)
     run_dir = model_file.parent
@@ -347,7 +347,7 @@ def model_metadata(run_or_model: Any, classifier: Classifier, engine: str) -> di
         "engine": engine,
         "version": __version__,
     }
-    metrics = read_metrics(run_dir)
+    metrics = RunFolder(run_dir).read_metrics()
     metadata["preset"] = metrics.get("preset")
     metadata["test_accuracy"] = metrics.get("test_accuracy")
     metadata["parameters"] = metrics.get("parameters")

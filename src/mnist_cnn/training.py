@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from mnist_cnn.augment import augmentation_layers, epoch_inputs
+from mnist_cnn.checkpoints import Checkpoints
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
@@ -30,7 +31,7 @@ from mnist_cnn.models import (
     steps_per_epoch,
 )
 from mnist_cnn.preprocess import to_model_input
-from mnist_cnn.run_folder import HISTORY_COLUMNS, Checkpoints
+from mnist_cnn.run_folder import HISTORY_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,11 +39,19 @@ RUN_DEFINING_OPTIONS = (
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    from mnist_cnn.config import DEFAULT_PRESET, PRESET_ALIASES, PRESETS, TEST_TIME_VIEWS
-
     train = subcommands.add_parser(
         "train", help="train, evaluate, predict and plot, writing a run folder"
     )
+    _add_recipe_options(train)
+    _add_run_options(train)
+    add_data_options(train)
+    train.set_defaults(handler=command_train)
+
+
+def _add_recipe_options(train: argparse.ArgumentParser) -> None:
+    """What the run trains: the preset and the settings that change it."""
+    from mnist_cnn.config import DEFAULT_PRESET, PRESET_ALIASES, PRESETS, TEST_TIME_VIEWS
+
     train.add_argument(
         "--preset", choices=(*PRESETS, *PRESET_ALIASES), default=None,
         help=(
@@ -91,6 +99,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
             f"(default: {_default_by_preset('elastic_alpha')})"
         ),
     )  # fmt: skip
+
+
+def _add_run_options(train: argparse.ArgumentParser) -> None:
+    """Where the run goes, how it continues, and which model it keeps."""
     train.add_argument(
         "--run-dir", type=Path, default=None,
         help="folder to write, new or empty (default: <runs-root>/<time>-<preset>)",
@@ -111,57 +123,16 @@ def register(subcommands: argparse._SubParsersAction) -> None:
             "(default: last, or what the resumed run chose)"
         ),
     )  # fmt: skip
-    add_data_options(train)
-    train.set_defaults(handler=command_train)
 
 
 def command_train(arguments: argparse.Namespace) -> int:
-    quiet_tensorflow()
-    from mnist_cnn.pipeline import describe_dataset, resume_run, train_run
-
+    # Every refusal that needs no Keras comes before Keras starts (a few seconds).
+    prepare = _prepare_resume if arguments.resume is not None else _prepare_new_run
+    run_dir, start = prepare(arguments)
     stopper = _stopper()
-    progress_bar = sys.stdout.isatty()
-    if arguments.resume is not None:
-        given = [name for name in RUN_DEFINING_OPTIONS if getattr(arguments, name) is not None]
-        if given:
-            flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise MnistCnnError(f"--resume continues a run with its own settings; drop {flags}")
-        run_dir = arguments.resume
-        print(f"resuming {run_dir}", flush=True)
-
-        def start() -> RunSummary:
-            return resume_run(
-                run_dir, keep=arguments.keep, progress_bar=progress_bar, callbacks=[stopper]
-            )
-    else:
-        from mnist_cnn.data import load_mnist
-        from mnist_cnn.run_folder import RunFolder
-
-        config = _config_from(arguments)
-        if arguments.run_dir is not None and arguments.run_dir.is_dir():
-            RunFolder(arguments.run_dir).require_empty()  # before the data is loaded
-        dataset = load_mnist(data_path(arguments), class_names=arguments.class_names)
-        print(describe_dataset(dataset))
-        run_dir = (
-            arguments.run_dir
-            or RunFolder.create_new(arguments.runs_root or DEFAULT_RUNS_ROOT, config.preset).path
-        )
-        print(f"training preset {config.preset!r} in {run_dir}", flush=True)
-
-        def start() -> RunSummary:
-            return train_run(
-                config,
-                dataset,
-                run_dir,
-                data_path=data_path(arguments),
-                keep=arguments.keep or "last",
-                progress_bar=progress_bar,
-                callbacks=[stopper],
-            )
-
     try:
         with _ctrl_c_asks(stopper):
-            summary = start()
+            summary = start([stopper])
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: every completed epoch is saved; continue with\n"
@@ -171,6 +142,54 @@ def command_train(arguments: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     _report(summary)
     return 0
+
+
+Start = Callable[[list], "RunSummary"]  # runs the training with these callbacks
+
+
+def _prepare_resume(arguments: argparse.Namespace) -> tuple[Path, Start]:
+    from mnist_cnn.run_folder import RunFolder
+
+    given = [name for name in RUN_DEFINING_OPTIONS if getattr(arguments, name) is not None]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise MnistCnnError(f"--resume continues a run with its own settings; drop {flags}")
+    run = RunFolder(arguments.resume)
+    run.read_train_config()
+    run.checkpoints.require_saved()
+    quiet_tensorflow()
+    from mnist_cnn.pipeline import resume_run
+
+    print(f"resuming {run.path}", flush=True)
+    return run.path, lambda callbacks: resume_run(
+        run.path, keep=arguments.keep, progress_bar=sys.stdout.isatty(), callbacks=callbacks
+    )
+
+
+def _prepare_new_run(arguments: argparse.Namespace) -> tuple[Path, Start]:
+    from mnist_cnn.run_folder import RunFolder
+
+    config = _config_from(arguments)
+    if arguments.run_dir is not None and arguments.run_dir.is_dir():
+        RunFolder(arguments.run_dir).require_empty()  # before the data is loaded
+    quiet_tensorflow()
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.pipeline import describe_dataset, train_run
+
+    dataset = load_mnist(data_path(arguments), class_names=arguments.class_names)
+    print(describe_dataset(dataset))
+    runs_root = arguments.runs_root or DEFAULT_RUNS_ROOT
+    run_dir = arguments.run_dir or RunFolder.create_new(runs_root, config.preset).path
+    print(f"training preset {config.preset!r} in {run_dir}", flush=True)
+    return run_dir, lambda callbacks: train_run(
+        config,
+        dataset,
+        run_dir,
+        data_path=data_path(arguments),
+        keep=arguments.keep or "last",
+        progress_bar=sys.stdout.isatty(),
+        callbacks=callbacks,
+    )
 
 
 def _config_from(arguments: argparse.Namespace):
