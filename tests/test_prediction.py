@@ -143,7 +143,7 @@ def bad_inputs(tmp_path, mnist):
 
 
 BAD_CASES = {
-    "notes.png": "not an image Pillow can read",
+    "notes.png": "not an image file this tool can read",
     "truncated.png": "damaged or truncated image",
     "bomb.png": "megapixel limit; refused",
     "empty-folder": "folder holds no images",

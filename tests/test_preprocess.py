@@ -181,7 +181,7 @@ NOISE_PNG = png_bytes(np.random.default_rng(0).integers(0, 256, (80, 80), dtype=
 @pytest.mark.parametrize(
     "data, message",
     [
-        (b"hello, I am text", "not an image Pillow can read"),
+        (b"hello, I am text", "not an image file this tool can read"),
         (NOISE_PNG[: len(NOISE_PNG) // 2], "damaged or truncated image"),
     ],
     ids=["text", "truncated"],
