@@ -297,9 +297,9 @@ def _open_array(file: BinaryIO, name: str) -> np.ndarray:
     order = "F" if fortran_order else "C"
     images = np.memmap(file, dtype=dtype, mode="r", offset=data_start, shape=shape, order=order)
     if images.dtype.kind == "f":
-        flat = images.reshape(-1, *image_shape) if images.ndim == 3 else images[np.newaxis]
-        for start in range(0, len(flat), ARRAY_CHECK_CHUNK):
-            check_gray_values(np.asarray(flat[start : start + ARRAY_CHECK_CHUNK]), name)
+        stack = images if images.ndim == 3 else images[np.newaxis]
+        for start in range(0, len(stack), ARRAY_CHECK_CHUNK):
+            check_gray_values(np.asarray(stack[start : start + ARRAY_CHECK_CHUNK]), name)
     return images
 
 
