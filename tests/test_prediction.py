@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def classifier(trained_run):
 
 
 def test_every_image_format_in_a_folder_tree_is_read(pictures_dir, classifier, mnist):
-    pictures = read_pictures([pictures_dir])
+    pictures = list(read_pictures([pictures_dir]))
     assert len(pictures) == 6 and all(picture.error is None for picture in pictures)
     answers = answer_pictures(pictures, classifier)
     by_index = {int(answer.name.split("digit")[1][0]): answer for answer in answers}
@@ -54,7 +55,9 @@ def test_npy_arrays_single_and_stacked(tmp_path, classifier, mnist):
     np.save(tmp_path / "one.npy", mnist.test_images[0])
     np.save(tmp_path / "many.npy", mnist.test_images[:4])
     np.save(tmp_path / "floats.npy", mnist.test_images[1].astype(np.float32) / 255)
-    pictures = read_pictures([tmp_path / "one.npy", tmp_path / "many.npy", tmp_path / "floats.npy"])
+    pictures = list(
+        read_pictures([tmp_path / "one.npy", tmp_path / "many.npy", tmp_path / "floats.npy"])
+    )
     assert [picture.name.rsplit("/", 1)[-1] for picture in pictures] == [
         "one.npy", "many.npy[0]", "many.npy[1]", "many.npy[2]", "many.npy[3]", "floats.npy",
     ]  # fmt: skip
@@ -139,16 +142,25 @@ def bad_inputs(tmp_path, mnist):
     (tmp_path / "empty-folder").mkdir()
     np.save(tmp_path / "shape.npy", np.zeros((3, 32, 32), np.uint8))
     np.save(tmp_path / "dtype.npy", np.zeros((28, 28), np.complex64))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 28, 28), np.uint8))
+    with (tmp_path / "huge.npy").open("wb") as file:  # a header that claims 784 GB
+        np.lib.format.write_array_header_1_0(
+            file, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)}
+        )
+    os.mkfifo(tmp_path / "fifo.png")  # reading it would wait for a writer forever
     return tmp_path
 
 
 BAD_CASES = {
-    "notes.png": "not an image Pillow can read",
+    "notes.png": "not an image file this tool can read",
     "truncated.png": "damaged or truncated image",
     "bomb.png": "megapixel limit; refused",
     "empty-folder": "folder holds no images",
     "shape.npy": "array of shape (3, 32, 32), expected (28, 28) or (N, 28, 28)",
     "dtype.npy": "dtype complex64 is not supported",
+    "empty.npy": "shape (0, 28, 28) holds no images",
+    "huge.npy": "header promises (1000000000, 28, 28) uint8",
+    "fifo.png": "is a named pipe, not a regular file; not read",
     "missing.png": "no such file",
 }
 
