@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocess import INPUT_SHAPE
 
 if TYPE_CHECKING:
     import keras
-
-INPUT_SHAPE = (28, 28, 1)
 
 
 def build_model(config: TrainConfig, num_classes: int = 10, name: str | None = None) -> keras.Model:

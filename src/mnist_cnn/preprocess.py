@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import ImageTooLargeError, MnistCnnError, NotAnImageError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-IMAGE_SIZE = 28  # MNIST's images are 28x28; the model takes exactly that
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)  # what the network takes: one grey channel
 BOX_SIZE = 20  # MNIST's digits fit a 20x20 box inside the 28x28 image
 MAX_IMAGE_PIXELS = 50_000_000  # larger files are refused before decoding (decompression bombs)
