@@ -19,6 +19,13 @@ Schedule = Literal["constant", "warmup_cosine"]
 TEST_TIME_VIEWS = (1, 5, 9)
 
 
+def check_test_time_views(views: int) -> None:
+    """The one check of a view count, for configs and for ``models.average_over_shifts``."""
+    if views not in TEST_TIME_VIEWS:
+        choices = ", ".join(map(str, TEST_TIME_VIEWS))
+        raise ConfigError("test_time_views", f"must be one of {choices}, got {views}")
+
+
 class ConfigError(MnistCnnError):
     """A setting out of its range. The message names the field; the CLI names its flag."""
 
@@ -66,11 +73,7 @@ class TrainConfig:
             raise ConfigError("elastic_sigma", f"must be above 0, got {self.elastic_sigma}")
         if self.ensemble < 1:
             raise ConfigError("ensemble", f"must be at least 1, got {self.ensemble}")
-        if self.test_time_views not in TEST_TIME_VIEWS:
-            choices = ", ".join(map(str, TEST_TIME_VIEWS))
-            raise ConfigError(
-                "test_time_views", f"must be one of {choices}, got {self.test_time_views}"
-            )
+        check_test_time_views(self.test_time_views)
         if self.limit is not None and self.limit < 2:
             raise ConfigError("limit", f"must be at least 2, got {self.limit}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
+from mnist_cnn.config import TrainConfig, check_test_time_views
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import INPUT_SHAPE
 
@@ -64,10 +64,7 @@ def average_over_shifts(model: keras.Model, views: int) -> keras.Model:
     import keras
     from keras import layers
 
-    if views not in TEST_TIME_VIEWS:
-        raise MnistCnnError(
-            f"test-time views must be one of {', '.join(map(str, TEST_TIME_VIEWS))}, got {views}"
-        )
+    check_test_time_views(views)
     if views == 1:
         return model
     inputs = keras.Input(shape=INPUT_SHAPE)

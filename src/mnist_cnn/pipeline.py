@@ -96,7 +96,9 @@ def train_run(
 
             model = average_over_shifts(load_model(run.best_model_file), config.test_time_views)
         run.save_model(model)
-        run.write_history(result.history)
+        if config.ensemble > 1:
+            # Each member's checkpoints keep its own history; the run's is their mean.
+            run.write_history(result.history)
         metrics = {
             "preset": config.preset,
             "train_seconds": result.train_seconds,
