@@ -23,7 +23,7 @@ def png(array: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def client(trained_run):
     classifier = load_classifier(trained_run.run_dir)
-    app = create_app(classifier, model_metadata(trained_run.run_dir, classifier, "keras"))
+    app = create_app(classifier, model_metadata(classifier, "keras"))
     with TestClient(app) as test_client:  # runs the lifespan: the batcher is started
         yield test_client
 
@@ -49,7 +49,8 @@ def test_predict_an_uploaded_image(client, seven_png):
     response = client.post("/api/predict", files={"file": ("seven.png", seven_png, "image/png")})
     assert response.status_code == 200
     answer = response.json()
-    assert answer["digit"] == "7"
+    assert answer["digit"] == 7 and answer["name"] == "7" and answer["file"] == "seven.png"
+    assert [entry["digit"] for entry in answer["top"]][0] == 7 and len(answer["top"]) == 3
     assert answer["confidence"] == pytest.approx(max(answer["probabilities"]), abs=1e-5)
     assert len(answer["probabilities"]) == 10
     assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-3)
@@ -60,7 +61,7 @@ def test_predict_an_uploaded_image(client, seven_png):
 def test_predict_json_pixels(client, mnist):
     response = client.post("/api/predict", json={"pixels": mnist.test_images[1].tolist()})
     assert response.status_code == 200
-    assert response.json()["digit"] == "2"
+    assert response.json()["name"] == "2"
 
 
 def test_blank_canvas_is_no_digit(client):
@@ -84,7 +85,11 @@ def test_multi_digit_image(client, mnist):
     assert response.status_code == 200
     answer = response.json()
     assert answer["number"] == "721"
+    assert answer["digit"] is None and answer["probabilities"] is None
+    assert [digit["name"] for digit in answer["digits"]] == ["7", "2", "1"]
     assert [len(digit["probabilities"]) for digit in answer["digits"]] == [10, 10, 10]
+    assert all(len(digit["box"]) == 4 for digit in answer["digits"])
+    assert all(np.array(digit["preprocessed"]).shape == (28, 28) for digit in answer["digits"])
 
 
 def bomb_png() -> bytes:
@@ -172,7 +177,7 @@ def test_concurrent_requests_share_forward_passes():
 
     async def many():
         await batcher.start()
-        images = np.zeros((1, 28, 28), dtype=np.uint8)
+        images = np.zeros((1, 28, 28, 1), dtype=np.float32)
         results = await asyncio.gather(*(batcher.probabilities(images) for _ in range(20)))
         await batcher.stop()
         return results

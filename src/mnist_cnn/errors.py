@@ -15,3 +15,7 @@ class NotAnImageError(MnistCnnError):
 
 class ImageTooLargeError(MnistCnnError):
     """The image has more pixels than allowed; refused before decoding (413)."""
+
+
+class PortInUseError(MnistCnnError):
+    """The web server's port is taken by another program (the CLI exits with code 3)."""
