@@ -108,7 +108,7 @@ class DigitAnswer:
         result: dict[str, Any] = {
             "digit": self.class_index,
             "name": self.digit,
-            "confidence": self.confidence,
+            "confidence": round(self.confidence, 6),
             "uncertain": self.uncertain,
             "top": [
                 {"digit": index, "name": name, "probability": round(probability, 6)}
