@@ -19,9 +19,10 @@ from mnist_cnn.serve.middleware import MAX_BODY_BYTES, MAX_JSON_BYTES
 
 # Image decodes (and the preprocessing that follows, while the full-size
 # picture is in memory) allowed at once. A 49-megapixel upload takes about
-# 0.6 GB while decoded (benchmarks/results/load_test-abusive.json), so two at
-# a time bound that part of the server's memory to about 1.2 GB however many
-# uploads arrive together; the rest wait their turn without holding a thread.
+# 0.7 GB while decoded: four at once took the Keras server from 0.75 GB warm to
+# a 3.0 GB peak with 8 slots, 2.1 GB with 2 (benchmarks/results/
+# load_test-abusive*.json, measured before decode_image decoded big pictures
+# reduced). The rest wait their turn without holding a thread.
 MAX_CONCURRENT_DECODES = 2
 
 
