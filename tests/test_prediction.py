@@ -70,7 +70,9 @@ def test_blank_picture_answers_no_digit(classifier):
         0
     ]
     assert answer.digits == [] and answer.reason == "no digit found"
-    assert answer.to_dict() == {"file": "blank", "digit": None, "reason": "no digit found"}
+    answered = answer.to_dict()
+    assert answered["file"] == "blank" and answered["reason"] == "no digit found"
+    assert answered["digit"] is None and answered["error"] is None
 
 
 def test_low_confidence_is_marked_uncertain(classifier, mnist):
@@ -102,10 +104,10 @@ def test_cli_json_output(pictures_dir, trained_run):
     answers = json.loads(result.stdout)
     assert len(answers) == 6
     first = next(answer for answer in answers if answer["file"].endswith("digit0.png"))
-    assert first["digit"] == "7"
+    assert first["digit"] == 7 and first["name"] == "7"  # the class index, and its name
     assert 0.0 <= first["confidence"] <= 1.0
-    assert first["top3"][0]["digit"] == "7"
-    assert len(first["top3"]) == 3
+    assert first["top"][0] == {"digit": 7, "name": "7", "probability": first["confidence"]}
+    assert len(first["top"]) == 3
 
 
 def test_cli_multi_reads_a_number(tmp_path, trained_run, mnist):
@@ -176,8 +178,8 @@ def test_bad_inputs_each_get_one_line_and_the_rest_are_answered(bad_inputs, trai
         assert line.startswith(f"error: {bad_inputs / name}"), line
         assert message in line, line
     answers = json.loads(result.stdout)
-    assert answers[0]["digit"] == "7"
-    assert all("error" in answer for answer in answers[1:])
+    assert answers[0]["name"] == "7"
+    assert all(answer["error"] for answer in answers[1:])
 
 
 @pytest.mark.parametrize("model_kind", ["missing", "not-a-model", "no-model-in-run"])

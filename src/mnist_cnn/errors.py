@@ -17,6 +17,10 @@ class ImageTooLargeError(MnistCnnError):
     """The image has more pixels than allowed; refused before decoding (413)."""
 
 
+class PortInUseError(MnistCnnError):
+    """The web server's port is taken by another program (the CLI exits with code 3)."""
+
+
 def one_line(text: str) -> str:
     """``text`` with its control characters escaped, so a message stays one line.
 

@@ -102,13 +102,39 @@ class Picture:
 
 @dataclass(frozen=True)
 class DigitAnswer:
+    """One digit read: the class chosen, how sure, and what the model saw."""
+
     digit: str  # the class name
     confidence: float
     top: list[tuple[str, float]]  # best three (class name, probability)
     uncertain: bool  # confidence under the threshold
     image: np.ndarray  # (28, 28) uint8, what the model saw
     probabilities: np.ndarray  # (classes,) float32, one per class
+    class_index: int  # the chosen class's position in the model's output
+    top_classes: tuple[int, ...]  # the class index of each entry of ``top``
     box: tuple[int, int, int, int] | None = None  # where the digit stood, with --multi
+
+    def to_dict(self, include_preprocessed: bool = False) -> dict[str, Any]:
+        """The digit's JSON: class index, name, confidence, top three, probabilities."""
+        result: dict[str, Any] = {
+            "digit": self.class_index,
+            "name": self.digit,
+            "confidence": round(self.confidence, 6),
+            "uncertain": self.uncertain,
+            "top": [
+                {"digit": index, "name": name, "probability": round(probability, 6)}
+                for index, (name, probability) in zip(self.top_classes, self.top, strict=True)
+            ],
+            # Six decimals keep the answer short; float32 holds about seven.
+            "probabilities": [round(float(p), 6) for p in self.probabilities],
+        }
+        if include_preprocessed:
+            result["preprocessed"] = self.image.tolist()
+        return result
+
+
+# The keys of a digit's JSON, all null where an answer has no single digit.
+_NO_DIGIT_FIELDS = ("digit", "name", "confidence", "uncertain", "top", "probabilities")
 
 
 @dataclass(frozen=True)
@@ -135,28 +161,36 @@ class Answer:
         """Whether any digit read falls under the confidence threshold."""
         return any(digit.uncertain for digit in self.digits)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, include_preprocessed: bool = False) -> dict[str, Any]:
+        """The answer's JSON, the one shape that ``predict --json`` and the web API share.
+
+        Every key is always there, null where it does not apply. One digit fills
+        the top-level digit fields; several (read with multi, which is when
+        digits carry a ``box``) fill ``digits``, one object per digit left to
+        right, and leave the top-level digit fields null. ``number`` is the
+        digits read as a string. ``preprocessed``, the 28x28 image the model
+        saw, is there only when asked for.
+        """
+        several = any(digit.box is not None for digit in self.digits)
+        single = self.digits[0] if len(self.digits) == 1 and not several else None
         result: dict[str, Any] = {"file": self.name}
-        if self.error:
-            return {**result, "error": self.error}
-        if not self.digits:
-            return {**result, "digit": None, "reason": self.reason}
-        first = self.digits[0]
-        if len(self.digits) == 1:
-            result.update(
-                digit=first.digit,
-                confidence=first.confidence,
-                uncertain=first.uncertain,
-                top3=[{"digit": name, "probability": p} for name, p in first.top],
-            )
+        if single is not None:
+            result.update(single.to_dict(include_preprocessed))
         else:
-            result.update(
-                number=self.text,
-                digits=[
-                    {"digit": d.digit, "confidence": d.confidence, "uncertain": d.uncertain}
-                    for d in self.digits
-                ],
-            )
+            result.update(dict.fromkeys(_NO_DIGIT_FIELDS))
+            if include_preprocessed:
+                result["preprocessed"] = None
+        result["number"] = self.text or None
+        result["digits"] = (
+            [
+                {**digit.to_dict(include_preprocessed), "box": list(digit.box or ())}
+                for digit in self.digits
+            ]
+            if several
+            else None
+        )
+        result["reason"] = self.reason
+        result["error"] = self.error
         return result
 
 
@@ -328,13 +362,17 @@ def digit_answer(
     """The answer for one prepared digit, from its row of class probabilities."""
     predictions = Predictions.from_probabilities(probabilities[np.newaxis, :])
     confidence = float(predictions.confidences[0])
+    class_index = int(predictions.classes[0])
+    top = predictions.top(0)
     return DigitAnswer(
-        digit=class_names[int(predictions.classes[0])],
+        digit=class_names[class_index],
         confidence=confidence,
-        top=[(class_names[cls], p) for cls, p in predictions.top(0)],
+        top=[(class_names[cls], p) for cls, p in top],
         uncertain=confidence < min_confidence,
         image=digit.image,
         probabilities=probabilities,
+        class_index=class_index,
+        top_classes=tuple(cls for cls, _ in top),
         box=digit.box,
     )
 

@@ -28,7 +28,7 @@ from mnist_cnn.cli import (
     train_command,
 )
 from mnist_cnn.cli.common import print_error
-from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.errors import MnistCnnError, PortInUseError
 
 EXIT_USAGE = 2
 EXIT_PORT_IN_USE = 3
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return arguments.handler(arguments)
     except MnistCnnError as error:
         print_error(_message_for_cli(error))
-        return EXIT_PORT_IN_USE if type(error).__name__ == "PortInUseError" else EXIT_USAGE
+        return EXIT_PORT_IN_USE if isinstance(error, PortInUseError) else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from mnist_cnn.cli.common import add_inference_options, add_run_argument, load_classifier
 from mnist_cnn.errors import MnistCnnError
@@ -23,25 +22,21 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 def command_serve(arguments: argparse.Namespace) -> int:
     try:
-        import uvicorn
-
-        from mnist_cnn.serve import create_app, model_metadata
+        from mnist_cnn.serve import create_app, model_metadata, run_server
     except ImportError as error:
         raise MnistCnnError(
             f"the web server needs the 'web' extra ({error.name} is missing): "
             "pip install 'mnist-cnn[web]'"
         ) from None
     classifier = load_classifier(arguments.run, arguments.engine)
-    metadata = model_metadata(arguments.run, classifier, arguments.engine)
+    metadata = model_metadata(classifier, arguments.engine)
     app = create_app(classifier, metadata, min_confidence=arguments.min_confidence)
     print(
         f"serving {classifier.name} ({arguments.engine}) on "
         f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
         flush=True,
     )
-    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it for the caller.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="info")
+    run_server(app, host=arguments.host, port=arguments.port, log_level="info")
     print("server stopped", flush=True)
     return 0
 
