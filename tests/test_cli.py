@@ -196,3 +196,20 @@ def trained_run_digit():
     from mnist_cnn.data import load_mnist
 
     return load_mnist(allow_download=False).test_images[0]
+
+
+def test_serve_on_a_taken_port_exits_with_3_and_one_line(trained_run):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", str(trained_run.run_dir), "--port", str(port), timeout=120)
+    assert result.returncode == 3, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [
+        f"error: port {port} on 127.0.0.1: already in use by another program; "
+        "stop it or choose another --port"
+    ]
+    assert "Traceback" not in result.stderr

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from mnist_cnn.engines import Classifier
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.prediction import Picture, answer_pictures
-from mnist_cnn.preprocess import array_to_gray, decode_image
+from mnist_cnn.preprocess import INPUT_SHAPE, array_to_gray, decode_image
 from mnist_cnn.serve.dependencies import (
     BatchedClassifierDependency,
     ClassifierDependency,
@@ -94,7 +94,7 @@ async def model_info(settings: SettingsDependency, classifier: ClassifierDepende
         **{
             **settings.metadata,
             "class_names": list(classifier.class_names),
-            "input_shape": [28, 28, 1],
+            "input_shape": list(INPUT_SHAPE),
         }
     )
 

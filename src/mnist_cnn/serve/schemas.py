@@ -12,12 +12,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mnist_cnn.preprocess import CANVAS_SIZE
+from mnist_cnn.data import IMAGE_SIZE
 
 # Strict: JSON true and "12" are refused rather than read as 1 and 12.
 Pixel = Annotated[float, Field(ge=0, le=255, strict=True, allow_inf_nan=False)]
-PixelRow = Annotated[list[Pixel], Field(min_length=CANVAS_SIZE, max_length=CANVAS_SIZE)]
-PixelGrid = Annotated[list[PixelRow], Field(min_length=CANVAS_SIZE, max_length=CANVAS_SIZE)]
+PixelRow = Annotated[list[Pixel], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
+PixelGrid = Annotated[list[PixelRow], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
 
 
 class PixelsRequest(BaseModel):
@@ -25,7 +25,7 @@ class PixelsRequest(BaseModel):
 
     pixels: PixelGrid = Field(
         description="28 rows of 28 grey levels in [0, 255]; light ink on dark, as MNIST",
-        json_schema_extra={"example": [[0] * CANVAS_SIZE] * CANVAS_SIZE},
+        json_schema_extra={"example": [[0] * IMAGE_SIZE] * IMAGE_SIZE},
     )
 
 
