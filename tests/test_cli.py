@@ -159,7 +159,10 @@ def test_the_library_names_fields_and_the_cli_names_flags():
     [
         (["serve", "--port", "99999"], "argument --port: must be from 1 to 65535, got 99999"),
         (["serve", "--port", "http"], "argument --port: must be a whole number, got 'http'"),
-        (["predict", "--min-confidence", "2", "x.png"], "must be in [0, 1], got 2"),
+        (
+            ["predict", "--min-confidence", "2", "x.png"],
+            "argument --min-confidence: must be from 0 to 1, got 2",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(arguments, message):
@@ -213,3 +216,11 @@ def test_serve_on_a_taken_port_exits_with_3_and_one_line(trained_run):
         "stop it or choose another --port"
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_the_cli_default_confidence_is_the_library_default():
+    from mnist_cnn.cli import build_parser
+    from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE
+
+    parsed = build_parser().parse_args(["predict", "x.png"])
+    assert parsed.min_confidence == DEFAULT_MIN_CONFIDENCE

@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def add_inference_options(parser: argparse.ArgumentParser, engine_help: str) -> 
         help=f"{engine_help} (default: keras)",
     )  # fmt: skip
     parser.add_argument(
-        "--min-confidence", type=_confidence, default=default_min_confidence,
+        "--min-confidence", type=bounded(float, 0, 1), default=default_min_confidence,
         help=f"answers below this are marked uncertain (default: {default_min_confidence})",
     )  # fmt: skip
 
@@ -98,14 +99,20 @@ def load_classifier(run_or_model: Path, engine: str) -> Any:
     return load_classifier(run_or_model, engine)
 
 
-def _confidence(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+def bounded(kind: type[float] | type[int], low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` from ``low`` to ``high``, else a usage error."""
+    noun = "whole number" if kind is int else "number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {noun}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text}")
+        return value
+
+    return parse
 
 
 def print_error(message: str) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from mnist_cnn.cli.common import add_inference_options, add_run_argument, load_classifier
+from mnist_cnn.cli.common import (
+    add_inference_options,
+    add_run_argument,
+    bounded,
+    load_classifier,
+)
 from mnist_cnn.errors import MnistCnnError
 
 
@@ -15,7 +20,9 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "--host", default="127.0.0.1",
         help="address to listen on; 0.0.0.0 opens it to the network (default: 127.0.0.1)",
     )  # fmt: skip
-    serve.add_argument("--port", type=_port, default=8000, help="port, 1-65535 (default: 8000)")
+    serve.add_argument(
+        "--port", type=bounded(int, 1, 65535), default=8000, help="port, 1-65535 (default: 8000)"
+    )
     add_inference_options(serve, "keras, or onnx (needs 'mnist-cnn export' first)")
     serve.set_defaults(handler=command_serve)
 
@@ -39,13 +46,3 @@ def command_serve(arguments: argparse.Namespace) -> int:
     run_server(app, host=arguments.host, port=arguments.port, log_level="info")
     print("server stopped", flush=True)
     return 0
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {port}")
-    return port
