@@ -22,8 +22,8 @@ from mnist_cnn.models import (
 from mnist_cnn.run_folder import save_model
 
 
-def test_seed_preset_is_the_tutorial_model_layer_for_layer():
-    model = build_model(PRESETS["seed"], num_classes=10)
+def test_tutorial_preset_is_the_tutorial_model_layer_for_layer():
+    model = build_model(PRESETS["tutorial"], num_classes=10)
     assert model.count_params() == 1_199_882
     summary = [
         (type(layer).__name__, getattr(layer, "filters", None) or getattr(layer, "units", None))
@@ -41,12 +41,12 @@ def test_seed_preset_is_the_tutorial_model_layer_for_layer():
     ]
     assert model.layers[3].rate == 0.25 and model.layers[6].rate == 0.5
     assert model.output_shape == (None, 10)
-    assert PRESETS["seed"].batch_size == 128
-    assert PRESETS["seed"].validation_split == 0.3
+    assert PRESETS["tutorial"].batch_size == 128
+    assert PRESETS["tutorial"].validation_split == 0.3
 
 
-def test_seed_preset_compiles_with_adam_and_sparse_crossentropy():
-    model = compile_model(build_model(PRESETS["seed"]), PRESETS["seed"], steps_per_epoch=10)
+def test_tutorial_preset_compiles_with_adam_and_sparse_crossentropy():
+    model = compile_model(build_model(PRESETS["tutorial"]), PRESETS["tutorial"], steps_per_epoch=10)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.loss == "sparse_categorical_crossentropy"
 
@@ -81,9 +81,9 @@ def test_flops_count_of_the_fast_net():
 def test_unknown_preset_and_bad_settings_are_user_errors():
     with pytest.raises(MnistCnnError, match="unknown preset 'turbo'"):
         preset_config("turbo")
-    with pytest.raises(MnistCnnError, match="--validation-split must be in"):
-        preset_config("seed", validation_split=1.5)
-    with pytest.raises(MnistCnnError, match="--epochs must be at least 1"):
+    with pytest.raises(MnistCnnError, match="validation_split must be in"):
+        preset_config("tutorial", validation_split=1.5)
+    with pytest.raises(MnistCnnError, match="^epochs must be at least 1"):
         dataclasses.replace(PRESETS["fast"], epochs=0)
     with pytest.raises(MnistCnnError, match="elastic_sigma must be above 0, got 0"):
         preset_config("best", elastic_sigma=0.0)
@@ -129,5 +129,5 @@ def test_view_averaged_ensemble_saves_loads_and_counts_every_pass(tmp_path):
     assert average_over_shifts(ensemble, 1) is ensemble
     with pytest.raises(MnistCnnError, match="test_time_views must be one of 1, 5, 9, got 3"):
         average_over_shifts(ensemble, 3)
-    with pytest.raises(MnistCnnError, match="--test-time-views must be one of 1, 5, 9, got 2"):
+    with pytest.raises(MnistCnnError, match="test_time_views must be one of 1, 5, 9, got 2"):
         preset_config("best", test_time_views=2)

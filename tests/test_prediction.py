@@ -199,7 +199,7 @@ def test_bad_model_is_a_usage_error(tmp_path, mnist, model_kind):
 def test_min_confidence_out_of_range_is_a_usage_error(tmp_path):
     result = run_cli("predict", "--min-confidence", "2", str(tmp_path))
     assert result.returncode == 2
-    assert "--min-confidence must be in [0, 1]" in result.stderr
+    assert "argument --min-confidence: must be from 0 to 1" in result.stderr
 
 
 def test_cli_csv_output(pictures_dir, trained_run):
