@@ -144,9 +144,11 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from mnist_cnn.data import load_mnist
+    from mnist_cnn.decoding import decode_image
     from mnist_cnn.engines import load_classifier, load_model
-    from mnist_cnn.prediction import Picture, answer_pictures, predict
-    from mnist_cnn.preprocess import decode_image, to_model_input
+    from mnist_cnn.prediction import answer_pictures, predict
+    from mnist_cnn.preprocess import to_model_input
+    from mnist_cnn.reading import Picture
 
     dataset = load_mnist(allow_download=False)
     classifier = load_classifier(arguments.model)

@@ -83,7 +83,7 @@ def test_unknown_preset_and_bad_settings_are_user_errors():
         preset_config("turbo")
     with pytest.raises(MnistCnnError, match="validation_split must be in"):
         preset_config("tutorial", validation_split=1.5)
-    with pytest.raises(MnistCnnError, match="^epochs must be at least 1"):
+    with pytest.raises(MnistCnnError, match=r"^epochs must be at least 1"):
         dataclasses.replace(PRESETS["fast"], epochs=0)
     with pytest.raises(MnistCnnError, match="elastic_sigma must be above 0, got 0"):
         preset_config("best", elastic_sigma=0.0)

@@ -23,10 +23,12 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageDraw
 
+from mnist_cnn.decoding import DECODE_SIZE, decode_image
 from mnist_cnn.engines import Classifier
 from mnist_cnn.errors import ImageTooLargeError
-from mnist_cnn.prediction import Picture, answer_pictures, read_pictures
-from mnist_cnn.preprocess import DECODE_SIZE, decode_image, prepare_digit
+from mnist_cnn.prediction import answer_pictures
+from mnist_cnn.preprocess import prepare_digit
+from mnist_cnn.reading import Picture, read_pictures
 
 needs_proc = pytest.mark.skipif(
     not Path("/proc/self/status").exists(), reason="peak memory is read from Linux's /proc"
@@ -70,7 +72,7 @@ def peak_memory(script: str, *arguments: str) -> dict:
 # 4. Big pictures are decoded reduced ------------------------------------------------
 
 DECODE_ONE = """
-from mnist_cnn.preprocess import decode_image
+from mnist_cnn.decoding import decode_image
 before = megabytes("VmRSS:")
 with open(sys.argv[1], "rb") as file:
     data = file.read()  # 0.2 MB: the picture is a drawing, so it compresses well
@@ -118,7 +120,8 @@ from pathlib import Path
 
 import numpy as np
 from mnist_cnn.engines import Classifier
-from mnist_cnn.prediction import answer_pictures, read_pictures
+from mnist_cnn.prediction import answer_pictures
+from mnist_cnn.reading import read_pictures
 
 classifier = Classifier(
     name="uniform",

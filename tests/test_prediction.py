@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.engines import load_classifier
-from mnist_cnn.prediction import Picture, answer_pictures, read_pictures
+from mnist_cnn.prediction import answer_pictures
+from mnist_cnn.reading import Picture, read_pictures
 from tests.helpers import run_cli
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "gif": "GIF", "tiff": "TIFF", "webp": "WEBP"}

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from mnist_cnn.decoding import DECODE_SIZE, MAX_IMAGE_PIXELS, array_to_gray, decode_image
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import (
-    MAX_IMAGE_PIXELS,
     NO_DIGIT,
-    array_to_gray,
-    decode_image,
+    WORKING_SIZE,
     prepare_digit,
     prepare_digits,
     stroke_width,
@@ -233,3 +232,8 @@ def test_decompression_bomb_is_refused_before_decoding():
 def test_arrays_of_wrong_dtype_or_range(array, message):
     with pytest.raises(MnistCnnError, match=message):
         array_to_gray(array, "digits.npy")
+
+
+def test_decoding_keeps_four_times_the_detail_that_cleaning_uses():
+    # Two modules, one relation: big pictures are decoded to what cleaning will reduce again.
+    assert DECODE_SIZE == 4 * WORKING_SIZE

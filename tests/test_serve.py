@@ -10,9 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from mnist_cnn.decoding import array_to_gray
 from mnist_cnn.engines import Classifier, load_classifier
-from mnist_cnn.prediction import Answer, Picture, answer_pictures
-from mnist_cnn.preprocess import array_to_gray
+from mnist_cnn.prediction import Answer, answer_pictures
+from mnist_cnn.reading import Picture
 from mnist_cnn.serve import MAX_BODY_BYTES, Batcher, create_app, model_metadata
 from mnist_cnn.serve.schemas import AnswerResult
 

@@ -34,7 +34,7 @@ _EXPORTS = {
     "train_run": "mnist_cnn.pipeline",
     "resume_run": "mnist_cnn.pipeline",
     "RunFolder": "mnist_cnn.run_folder",
-    "read_pictures": "mnist_cnn.prediction",
+    "read_pictures": "mnist_cnn.reading",
     "answer_pictures": "mnist_cnn.prediction",
 }
 

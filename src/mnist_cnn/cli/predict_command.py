@@ -48,7 +48,8 @@ def command_predict(arguments: argparse.Namespace) -> int:
     import csv
     import json
 
-    from mnist_cnn.prediction import answer_pictures, read_pictures
+    from mnist_cnn.prediction import answer_pictures
+    from mnist_cnn.reading import read_pictures
 
     classifier = load_classifier(arguments.model, arguments.engine)
     answers = answer_pictures(

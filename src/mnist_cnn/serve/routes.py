@@ -19,10 +19,12 @@ from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from mnist_cnn.decoding import array_to_gray, decode_image
 from mnist_cnn.engines import Classifier
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.prediction import Picture, answer_pictures
-from mnist_cnn.preprocess import INPUT_SHAPE, array_to_gray, decode_image
+from mnist_cnn.prediction import answer_pictures
+from mnist_cnn.preprocess import INPUT_SHAPE
+from mnist_cnn.reading import Picture
 from mnist_cnn.serve.dependencies import (
     BatchedClassifierDependency,
     ClassifierDependency,
