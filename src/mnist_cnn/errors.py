@@ -15,3 +15,17 @@ class NotAnImageError(MnistCnnError):
 
 class ImageTooLargeError(MnistCnnError):
     """The image has more pixels than allowed; refused before decoding (413)."""
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message, at most ``limit`` characters, for a one-line report.
+
+    Libraries (Keras, ONNX Runtime, h5py) raise messages of many lines, sometimes
+    with whole stack dumps; the user needs the first. An empty message gives the
+    exception's type name, so the report never ends in "()".
+    """
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    line = text.splitlines()[0].strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
