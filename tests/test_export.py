@@ -63,7 +63,8 @@ def test_saved_model_export_answers_as_keras_does(trained_run, tmp_path, mnist):
     assert (out / "saved_model.pb").exists()
     images = to_model_input(mnist.test_images[:500])
     keras_output = predict_probabilities(load_model(trained_run.run_dir), images)
-    saved_output = tf.saved_model.load(str(out)).serve(tf.constant(images)).numpy()
+    loaded = tf.saved_model.load(str(out))  # kept: its functions hold only weak references
+    saved_output = loaded.serve(tf.constant(images)).numpy()
     difference, agreement = engine_agreement(keras_output, saved_output)
     assert saved_output.shape == (500, 10)
     assert difference <= 1e-5 and agreement == 1.0
@@ -112,7 +113,7 @@ def test_an_export_that_disagrees_is_refused_and_not_written(
 @pytest.mark.parametrize(
     ("export_format", "blocked", "expected"),
     [
-        ("saved_model", "tensorflow", "needs tensorflow (tensorflow is not installed): pip install"),
+        ("saved_model", "tensorflow", "needs tensorflow (tensorflow is not installed): pip"),
         ("onnx", "tf2onnx", "needs tensorflow and tf2onnx (tf2onnx is not installed): pip install"),
     ],
 )  # fmt: skip
