@@ -26,8 +26,7 @@ from mnist_cnn.data import load_mnist
 from mnist_cnn.engines import load_model
 from mnist_cnn.evaluation import accuracy, evaluate
 from mnist_cnn.models import average_over_shifts
-from mnist_cnn.run_folder import read_history, read_metrics
-from mnist_cnn.training import CHECKPOINT_FOLDER, Checkpoints
+from mnist_cnn.run_folder import RunFolder
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -42,13 +41,13 @@ def main() -> None:
     arguments = parser.parse_args()
     dataset = load_mnist(allow_download=False)
     members, probabilities = [], []
-    for folder in sorted(arguments.run.glob("member-*")):
-        state = Checkpoints(folder).read_state()
-        network = load_model(folder / CHECKPOINT_FOLDER / state["checkpoint"])
+    for checkpoints in RunFolder(arguments.run).checkpoints.members():
+        folder = checkpoints.run.path
+        network = load_model(checkpoints.newest_checkpoint())
         model = average_over_shifts(network, arguments.test_time_views)
         evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
         probabilities.append(evaluation.predictions.probabilities)
-        seconds = sum(row["seconds"] for row in read_history(folder))
+        seconds = sum(row["seconds"] for row in RunFolder(folder).read_history())
         members.append(
             {"member": folder.name, "test_accuracy": evaluation.accuracy, "train_seconds": seconds}
         )
@@ -61,7 +60,7 @@ def main() -> None:
     }
     for size, share in by_size.items():
         print(f"ensemble of the first {size}: {100 * share:.2f}%")
-    metrics = read_metrics(arguments.run)
+    metrics = RunFolder(arguments.run).read_metrics()
     accuracies = [member["test_accuracy"] for member in members]
     summary = {
         "machine": describe(),

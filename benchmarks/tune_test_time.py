@@ -24,14 +24,14 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from machine import describe
-from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
+from mnist_cnn.config import TEST_TIME_VIEWS
 from mnist_cnn.data import load_mnist
 from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import accuracy
 from mnist_cnn.models import average_over_shifts
-from mnist_cnn.run_folder import read_config
-from mnist_cnn.training import CHECKPOINT_FOLDER, Checkpoints, split_for_training
+from mnist_cnn.run_folder import RunFolder
+from mnist_cnn.training import split_for_training
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -40,19 +40,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder trained with a validation split")
     arguments = parser.parse_args()
-    config = TrainConfig.from_dict(read_config(arguments.run)["config"])
+    run = RunFolder(arguments.run)
+    config = run.read_train_config()
     if not config.validation_split:
         raise MnistCnnError(f"{arguments.run}: trained without a validation split")
     split = split_for_training(load_mnist(allow_download=False), config)
     images, labels = split.validation_images, split.validation_labels
-    folders = sorted(arguments.run.glob("member-*")) or [arguments.run]
     networks = []
-    for folder in folders:
-        state = Checkpoints(folder).read_state()
-        if state["epoch"] < config.epochs:  # still training, or interrupted
-            print(f"{folder}: skipped, {state['epoch']} of {config.epochs} epochs done")
+    for checkpoints in run.checkpoints.members() or [run.checkpoints]:
+        done = checkpoints.completed_epochs()
+        if done < config.epochs:  # still training, or interrupted
+            print(f"{checkpoints.run.path}: skipped, {done} of {config.epochs} epochs done")
             continue
-        networks.append(load_model(folder / CHECKPOINT_FOLDER / state["checkpoint"]))
+        networks.append(load_model(checkpoints.newest_checkpoint()))
     rows = []
     for views in TEST_TIME_VIEWS:
         probabilities = [

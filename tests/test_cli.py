@@ -6,10 +6,13 @@ import csv
 import json
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+import mnist_cnn
 from tests.helpers import run_cli
 
 RUN_FILES = {
@@ -108,8 +111,116 @@ def test_unknown_preset_is_an_argparse_error():
 
 
 def test_console_script_is_installed():
-    result = subprocess.run(
-        [sys.executable.replace("python", "mnist-cnn"), "--help"], capture_output=True, text=True
-    )
+    script = Path(sysconfig.get_path("scripts")) / "mnist-cnn"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "train" in result.stdout and "show" in result.stdout
+
+
+def test_version_and_help_start_without_tensorflow():
+    code = (
+        "import sys\n"
+        "from mnist_cnn.cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit as exit:\n"
+        "    print('exit', exit.code)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.splitlines() == [
+        f"mnist-cnn {mnist_cnn.__version__}",
+        "exit 0",
+        "False False",
+    ]
+
+
+def test_the_tutorial_preset_keeps_its_old_name_with_a_note():
+    from mnist_cnn.config import PRESETS, preset_config
+
+    assert preset_config("seed") == PRESETS["tutorial"]
+    result = run_cli("train", "--preset", "seed", "--epochs", "0")
+    assert "note: the preset 'seed' is now called 'tutorial'" in result.stderr
+    assert "--epochs must be at least 1" in result.stderr
+
+
+def test_the_library_names_fields_and_the_cli_names_flags():
+    from mnist_cnn.config import ConfigError, preset_config
+
+    with pytest.raises(ConfigError, match=r"^batch_size must be at least 1, got 0$"):
+        preset_config("fast", batch_size=0)
+    result = run_cli("train", "--batch-size", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --batch-size must be at least 1, got 0"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["serve", "--port", "99999"], "argument --port: must be from 1 to 65535, got 99999"),
+        (["serve", "--port", "http"], "argument --port: must be a whole number, got 'http'"),
+        (
+            ["predict", "--min-confidence", "2", "x.png"],
+            "argument --min-confidence: must be from 0 to 1, got 2",
+        ),
+    ],
+)
+def test_bad_option_values_are_usage_errors(arguments, message):
+    result = run_cli(*arguments)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_run):
+    missing = tmp_path / "two\nlines.png"
+    result = run_cli("predict", "--model", str(trained_run.run_dir), str(missing))
+    assert result.returncode == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [f"error: {tmp_path}/two\\nlines.png: no such file"]
+
+
+@pytest.mark.parametrize("option", ["--out", "--show-preprocessed"])
+def test_an_output_path_that_is_a_folder_is_one_line(tmp_path, trained_run, option):
+    picture = tmp_path / "seven.png"
+    Image.fromarray(255 - trained_run_digit()).save(picture)
+    if option == "--out":
+        result = run_cli("show", "--out", str(tmp_path))
+    else:
+        arguments = ["--model", str(trained_run.run_dir), "--show-preprocessed", str(tmp_path)]
+        result = run_cli("predict", *arguments, str(picture))
+    assert result.returncode == 2, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and str(tmp_path) in error_lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def trained_run_digit():
+    from mnist_cnn.data import load_mnist
+
+    return load_mnist(allow_download=False).test_images[0]
+
+
+def test_serve_on_a_taken_port_exits_with_3_and_one_line(trained_run):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", str(trained_run.run_dir), "--port", str(port), timeout=120)
+    assert result.returncode == 3, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [
+        f"error: port {port} on 127.0.0.1: already in use by another program; "
+        "stop it or choose another --port"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_the_cli_default_confidence_is_the_library_default():
+    from mnist_cnn.cli import build_parser
+    from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE
+
+    parsed = build_parser().parse_args(["predict", "x.png"])
+    assert parsed.min_confidence == DEFAULT_MIN_CONFIDENCE

@@ -156,7 +156,7 @@ def test_onnx_predict_never_imports_tensorflow(onnx_path, trained_run, tmp_path,
         capture_output=True, text=True,
     )  # fmt: skip
     assert "exit 0 heavy []" in result.stderr, result.stderr
-    assert json.loads(result.stdout)[0]["digit"] == "7"
+    assert json.loads(result.stdout)[0]["name"] == "7"
 
 
 def test_help_never_imports_tensorflow():

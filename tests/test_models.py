@@ -127,7 +127,7 @@ def test_view_averaged_ensemble_saves_loads_and_counts_every_pass(tmp_path):
     assert forward_flops_per_image(ensemble) == 2 * one_pass
     assert forward_flops_per_image(loaded) == 5 * 2 * one_pass
     assert average_over_shifts(ensemble, 1) is ensemble
-    with pytest.raises(MnistCnnError, match="test-time views must be one of 1, 5, 9, got 3"):
+    with pytest.raises(MnistCnnError, match="test_time_views must be one of 1, 5, 9, got 3"):
         average_over_shifts(ensemble, 3)
     with pytest.raises(MnistCnnError, match="--test-time-views must be one of 1, 5, 9, got 2"):
         preset_config("best", test_time_views=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def classifier(trained_run):
 
 
 def test_every_image_format_in_a_folder_tree_is_read(pictures_dir, classifier, mnist):
-    pictures = read_pictures([pictures_dir])
+    pictures = list(read_pictures([pictures_dir]))
     assert len(pictures) == 6 and all(picture.error is None for picture in pictures)
     answers = answer_pictures(pictures, classifier)
     by_index = {int(answer.name.split("digit")[1][0]): answer for answer in answers}
@@ -54,7 +55,9 @@ def test_npy_arrays_single_and_stacked(tmp_path, classifier, mnist):
     np.save(tmp_path / "one.npy", mnist.test_images[0])
     np.save(tmp_path / "many.npy", mnist.test_images[:4])
     np.save(tmp_path / "floats.npy", mnist.test_images[1].astype(np.float32) / 255)
-    pictures = read_pictures([tmp_path / "one.npy", tmp_path / "many.npy", tmp_path / "floats.npy"])
+    pictures = list(
+        read_pictures([tmp_path / "one.npy", tmp_path / "many.npy", tmp_path / "floats.npy"])
+    )
     assert [picture.name.rsplit("/", 1)[-1] for picture in pictures] == [
         "one.npy", "many.npy[0]", "many.npy[1]", "many.npy[2]", "many.npy[3]", "floats.npy",
     ]  # fmt: skip
@@ -67,7 +70,9 @@ def test_blank_picture_answers_no_digit(classifier):
         0
     ]
     assert answer.digits == [] and answer.reason == "no digit found"
-    assert answer.to_dict() == {"file": "blank", "digit": None, "reason": "no digit found"}
+    answered = answer.to_dict()
+    assert answered["file"] == "blank" and answered["reason"] == "no digit found"
+    assert answered["digit"] is None and answered["error"] is None
 
 
 def test_low_confidence_is_marked_uncertain(classifier, mnist):
@@ -99,10 +104,10 @@ def test_cli_json_output(pictures_dir, trained_run):
     answers = json.loads(result.stdout)
     assert len(answers) == 6
     first = next(answer for answer in answers if answer["file"].endswith("digit0.png"))
-    assert first["digit"] == "7"
+    assert first["digit"] == 7 and first["name"] == "7"  # the class index, and its name
     assert 0.0 <= first["confidence"] <= 1.0
-    assert first["top3"][0]["digit"] == "7"
-    assert len(first["top3"]) == 3
+    assert first["top"][0] == {"digit": 7, "name": "7", "probability": first["confidence"]}
+    assert len(first["top"]) == 3
 
 
 def test_cli_multi_reads_a_number(tmp_path, trained_run, mnist):
@@ -139,16 +144,25 @@ def bad_inputs(tmp_path, mnist):
     (tmp_path / "empty-folder").mkdir()
     np.save(tmp_path / "shape.npy", np.zeros((3, 32, 32), np.uint8))
     np.save(tmp_path / "dtype.npy", np.zeros((28, 28), np.complex64))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 28, 28), np.uint8))
+    with (tmp_path / "huge.npy").open("wb") as file:  # a header that claims 784 GB
+        np.lib.format.write_array_header_1_0(
+            file, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)}
+        )
+    os.mkfifo(tmp_path / "fifo.png")  # reading it would wait for a writer forever
     return tmp_path
 
 
 BAD_CASES = {
-    "notes.png": "not an image Pillow can read",
+    "notes.png": "not an image file this tool can read",
     "truncated.png": "damaged or truncated image",
     "bomb.png": "megapixel limit; refused",
     "empty-folder": "folder holds no images",
     "shape.npy": "array of shape (3, 32, 32), expected (28, 28) or (N, 28, 28)",
     "dtype.npy": "dtype complex64 is not supported",
+    "empty.npy": "shape (0, 28, 28) holds no images",
+    "huge.npy": "header promises (1000000000, 28, 28) uint8",
+    "fifo.png": "is a named pipe, not a regular file; not read",
     "missing.png": "no such file",
 }
 
@@ -164,8 +178,8 @@ def test_bad_inputs_each_get_one_line_and_the_rest_are_answered(bad_inputs, trai
         assert line.startswith(f"error: {bad_inputs / name}"), line
         assert message in line, line
     answers = json.loads(result.stdout)
-    assert answers[0]["digit"] == "7"
-    assert all("error" in answer for answer in answers[1:])
+    assert answers[0]["name"] == "7"
+    assert all(answer["error"] for answer in answers[1:])
 
 
 @pytest.mark.parametrize("model_kind", ["missing", "not-a-model", "no-model-in-run"])

@@ -7,7 +7,6 @@ import io
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from scipy import ndimage
 
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import (
@@ -62,11 +61,34 @@ def test_light_ink_on_dark_paper_is_kept():
     np.testing.assert_array_equal(prepare_digit(dark).image, prepare_digit(light).image)
 
 
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, column) weighted by grey level, written out here rather than taken from scipy."""
+    weights = image.astype(np.float64)
+    rows, columns = np.indices(image.shape)
+    return (rows * weights).sum() / weights.sum(), (columns * weights).sum() / weights.sum()
+
+
 @pytest.mark.parametrize("top, left", [(5, 5), (90, 60), (30, 100)])
 def test_centre_of_mass_lands_on_mnist_centre_within_half_a_pixel(top, left):
     result = prepare_digit(draw_seven(page(260, 220), top, left, 100)).image
-    row, column = ndimage.center_of_mass(result.astype(float))
+    row, column = centre_of_mass(result)
     assert abs(row - 14.0) <= 0.5 and abs(column - 14.0) <= 0.5
+
+
+def test_an_l_of_known_centre_is_placed_where_worked_out_by_hand():
+    # An L exactly 20x20 (so it is not rescaled), bars 5 pixels thick: a stem of
+    # 100 pixels (centre row 9.5, column 2) and a foot of 75 (row 17, column 12).
+    # Its centre of mass is (12.71, 6.29); centred in 28x28 it starts at (4, 4), so
+    # the centre sits at (16.71, 10.29) and whole-pixel shifts of (-3, +4) bring it
+    # to (13.71, 14.29), within half a pixel of MNIST's (14, 14).
+    gray = page(300, 300)
+    gray[100:120, 150:155] = 0.0  # the stem
+    gray[115:120, 155:170] = 0.0  # the foot
+    expected = np.zeros((28, 28), dtype=np.uint8)
+    expected[1:21, 8:13] = 255
+    expected[16:21, 13:28] = 255
+    np.testing.assert_array_equal(prepare_digit(gray).image, expected)
+    assert centre_of_mass(expected) == pytest.approx((13.714, 14.286), abs=1e-3)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +133,6 @@ def test_idempotent_on_its_own_output():
     ids=["white", "black", "grey", "paper-grain", "shading-only"],
 )
 def test_blank_pages_have_no_digit(gray):
-    assert prepare_digit(gray) == prepare_digit(gray)
     result = prepare_digit(gray)
     assert result.image is None and result.reason == NO_DIGIT
     assert prepare_digits(gray) == []
@@ -181,7 +202,7 @@ NOISE_PNG = png_bytes(np.random.default_rng(0).integers(0, 256, (80, 80), dtype=
 @pytest.mark.parametrize(
     "data, message",
     [
-        (b"hello, I am text", "not an image Pillow can read"),
+        (b"hello, I am text", "not an image file this tool can read"),
         (NOISE_PNG[: len(NOISE_PNG) // 2], "damaged or truncated image"),
     ],
     ids=["text", "truncated"],

@@ -69,7 +69,10 @@ def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_pa
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == killed_at
     load_model(run_dir)  # the final model loads
-    assert abs(metrics["test_accuracy"] - uninterrupted["test_accuracy"]) <= 0.005
+    # The same batches from the same state: the numbers came out bit-identical here. One
+    # test image (0.0001) of slack allows for float sums reordered by multi-threaded kernels.
+    assert abs(metrics["test_accuracy"] - uninterrupted["test_accuracy"]) <= 0.0001
+    assert metrics["test_loss"] == pytest.approx(uninterrupted["test_loss"], abs=1e-4)
 
 
 def test_resume_refuses_new_settings_and_missing_checkpoints(tmp_path):
@@ -120,11 +123,16 @@ def check_whole_or_absent(run_dir):
 
 @pytest.mark.slow
 def test_runs_killed_at_many_moments_leave_only_whole_files(tmp_path):
-    # Kill runs at staggered moments across training, saving and reporting.
+    # Kill runs at staggered moments across training, saving and reporting, counted
+    # from the run's first file so that a slow start (a loaded machine) shifts nothing.
     checked = 0
-    for delay in (3.0, 4.5, 6.0, 7.5, 9.0, 10.5):
+    for delay in (0.5, 2.0, 3.5, 5.0, 6.5, 8.0):
         run_dir = tmp_path / f"killed-{delay}"
         process = start_training(run_dir)
+        deadline = time.monotonic() + 120
+        while not (run_dir / "config.json").exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()

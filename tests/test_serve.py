@@ -11,7 +11,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mnist_cnn.engines import Classifier, load_classifier
+from mnist_cnn.prediction import Answer, Picture, answer_pictures
+from mnist_cnn.preprocess import array_to_gray
 from mnist_cnn.serve import MAX_BODY_BYTES, Batcher, create_app, model_metadata
+from mnist_cnn.serve.schemas import AnswerResult
 
 
 def png(array: np.ndarray) -> bytes:
@@ -23,7 +26,7 @@ def png(array: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def client(trained_run):
     classifier = load_classifier(trained_run.run_dir)
-    app = create_app(classifier, model_metadata(trained_run.run_dir, classifier, "keras"))
+    app = create_app(classifier, model_metadata(classifier, "keras"))
     with TestClient(app) as test_client:  # runs the lifespan: the batcher is started
         yield test_client
 
@@ -45,11 +48,65 @@ def test_health_and_model(client, trained_run):
     assert model["test_accuracy"] == pytest.approx(trained_run.metrics["test_accuracy"])
 
 
+def test_model_metadata_never_shows_where_the_model_lives(client, trained_run):
+    response = client.get("/api/model")
+    assert str(trained_run.run_dir.parent) not in response.text
+    model = response.json()
+    assert model["name"] == trained_run.run_dir.name
+    assert model["file"] == "model.keras" and model["engine"] == "keras"
+
+
+@pytest.fixture(scope="module")
+def classifier(trained_run):
+    return load_classifier(trained_run.run_dir)
+
+
+def test_the_api_answer_is_the_cli_answer_with_the_preprocessed_image(client, classifier, mnist):
+    pixels = mnist.test_images[1]
+    api_answer = client.post("/api/predict", json={"pixels": pixels.tolist()}).json()
+    (answer,) = answer_pictures([Picture("pixels", gray=array_to_gray(pixels))], classifier)
+    expected = answer.to_dict(include_preprocessed=True)
+    assert set(api_answer) == set(expected)
+    for key in ("file", "digit", "name", "uncertain", "number", "digits", "reason", "error"):
+        assert api_answer[key] == expected[key], key
+    assert api_answer["preprocessed"] == expected["preprocessed"]
+    assert api_answer["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-5)
+    assert "preprocessed" not in answer.to_dict()
+
+
+def test_every_kind_of_answer_has_the_one_documented_shape(classifier, mnist):
+    strip = np.concatenate([np.pad(mnist.test_images[i], ((4, 4), (8, 8))) for i in (0, 1)], axis=1)
+    single, blank = answer_pictures(
+        [Picture("seven", gray=array_to_gray(mnist.test_images[0])),
+         Picture("blank", gray=np.zeros((40, 40), np.float32))],
+        classifier,
+    )  # fmt: skip
+    (several,) = answer_pictures(
+        [Picture("strip", gray=array_to_gray(strip))], classifier, multi=True
+    )
+    failed = Answer(name="gone.png", error="gone.png: no such file")
+    fields = set(AnswerResult.model_fields)
+    for answer in (single, blank, several, failed):
+        for include_preprocessed in (False, True):
+            shown = answer.to_dict(include_preprocessed)
+            AnswerResult.model_validate(shown)  # extra="forbid": no key outside the schema
+            assert set(shown) == fields - ({"preprocessed"} - set(shown))
+            assert ("preprocessed" in shown) == include_preprocessed
+    assert single.to_dict()["digit"] == 7 and single.to_dict()["name"] == "7"
+    assert blank.to_dict()["digit"] is None and blank.to_dict()["reason"] == "no digit found"
+    shown = several.to_dict()
+    assert shown["number"] == "72" and shown["digit"] is None and shown["top"] is None
+    assert [digit["digit"] for digit in shown["digits"]] == [7, 2]
+    assert failed.to_dict()["error"] == "gone.png: no such file"
+
+
 def test_predict_an_uploaded_image(client, seven_png):
     response = client.post("/api/predict", files={"file": ("seven.png", seven_png, "image/png")})
     assert response.status_code == 200
     answer = response.json()
-    assert answer["digit"] == "7"
+    assert answer["digit"] == 7 and answer["name"] == "7" and answer["file"] == "seven.png"
+    assert answer["top"][0] == {"digit": 7, "name": "7", "probability": answer["confidence"]}
+    assert len(answer["top"]) == 3 and answer["number"] == "7" and answer["digits"] is None
     assert answer["confidence"] == pytest.approx(max(answer["probabilities"]), abs=1e-5)
     assert len(answer["probabilities"]) == 10
     assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-3)
@@ -60,7 +117,7 @@ def test_predict_an_uploaded_image(client, seven_png):
 def test_predict_json_pixels(client, mnist):
     response = client.post("/api/predict", json={"pixels": mnist.test_images[1].tolist()})
     assert response.status_code == 200
-    assert response.json()["digit"] == "2"
+    assert response.json()["name"] == "2"
 
 
 def test_blank_canvas_is_no_digit(client):
@@ -84,7 +141,11 @@ def test_multi_digit_image(client, mnist):
     assert response.status_code == 200
     answer = response.json()
     assert answer["number"] == "721"
+    assert answer["digit"] is None and answer["probabilities"] is None
+    assert [digit["name"] for digit in answer["digits"]] == ["7", "2", "1"]
     assert [len(digit["probabilities"]) for digit in answer["digits"]] == [10, 10, 10]
+    assert all(len(digit["box"]) == 4 for digit in answer["digits"])
+    assert all(np.array(digit["preprocessed"]).shape == (28, 28) for digit in answer["digits"])
 
 
 def bomb_png() -> bytes:
@@ -153,8 +214,22 @@ def test_page_and_assets_are_served_locally(client):
 def test_openapi_documents_the_api(client):
     spec = client.get("/openapi.json").json()
     assert {"/api/predict", "/api/health", "/api/model"} <= set(spec["paths"])
-    body = spec["paths"]["/api/predict"]["post"]["requestBody"]["content"]
+    predict = spec["paths"]["/api/predict"]["post"]
+    body = predict["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)
+
+    def schema_of(status: str) -> str:
+        return predict["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+
+    assert schema_of("200") == "#/components/schemas/AnswerResult"
+    for status in ("413", "415", "422"):
+        assert schema_of(status) == "#/components/schemas/ErrorDetail", status
+    answer = spec["components"]["schemas"]["AnswerResult"]["properties"]
+    assert {"digit", "name", "confidence", "top", "probabilities", "number", "digits"} <= set(
+        answer
+    )
+    health = spec["paths"]["/api/health"]["get"]["responses"]["200"]["content"]
+    assert health["application/json"]["schema"]["$ref"] == "#/components/schemas/Health"
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "cdn" not in docs.text.lower() and "https://" not in docs.text
@@ -172,7 +247,7 @@ def test_concurrent_requests_share_forward_passes():
 
     async def many():
         await batcher.start()
-        images = np.zeros((1, 28, 28), dtype=np.uint8)
+        images = np.zeros((1, 28, 28, 1), dtype=np.float32)
         results = await asyncio.gather(*(batcher.probabilities(images) for _ in range(20)))
         await batcher.stop()
         return results

@@ -32,6 +32,8 @@ _EXPORTS = {
     "Classifier": "mnist_cnn.engines",
     "load_classifier": "mnist_cnn.engines",
     "train_run": "mnist_cnn.pipeline",
+    "resume_run": "mnist_cnn.pipeline",
+    "RunFolder": "mnist_cnn.run_folder",
     "read_pictures": "mnist_cnn.prediction",
     "answer_pictures": "mnist_cnn.prediction",
 }

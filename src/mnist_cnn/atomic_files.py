@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -10,6 +11,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+# Every temporary file starts so, and is never a whole file: a resume may delete them.
+TEMPORARY_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
@@ -23,9 +27,14 @@ def atomic_path(final_path: Path) -> Iterator[Path]:
     whose name starts with ``.tmp-``, never a half-written final file.
     """
     final_path = Path(final_path)
+    if final_path.is_dir():
+        # Said of the name the user gave, not of the temporary file beside it.
+        raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file name", str(final_path))
     final_path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary_name = tempfile.mkstemp(
-        prefix=f".tmp-{final_path.stem}-", suffix=final_path.suffix, dir=final_path.parent
+        prefix=f"{TEMPORARY_PREFIX}{final_path.stem}-",
+        suffix=final_path.suffix,
+        dir=final_path.parent,
     )
     os.close(descriptor)
     temporary_path = Path(temporary_name)

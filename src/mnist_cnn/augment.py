@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from mnist_cnn.config import TrainConfig
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.models import steps_per_epoch
 
 
@@ -109,7 +110,7 @@ def augmentation_layers(config: TrainConfig, seed: int) -> keras.Sequential | No
             )
         )
     if config.max_shift_pixels:
-        fraction = config.max_shift_pixels / 28.0
+        fraction = config.max_shift_pixels / IMAGE_SIZE
         pipeline.append(
             keras.layers.RandomTranslation(
                 fraction,

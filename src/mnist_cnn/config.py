@@ -19,6 +19,22 @@ Schedule = Literal["constant", "warmup_cosine"]
 TEST_TIME_VIEWS = (1, 5, 9)
 
 
+def check_test_time_views(views: int) -> None:
+    """The one check of a view count, for configs and for ``models.average_over_shifts``."""
+    if views not in TEST_TIME_VIEWS:
+        choices = ", ".join(map(str, TEST_TIME_VIEWS))
+        raise ConfigError("test_time_views", f"must be one of {choices}, got {views}")
+
+
+class ConfigError(MnistCnnError):
+    """A setting out of its range. The message names the field; the CLI names its flag."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides what a training run does."""
@@ -46,26 +62,20 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
-            raise MnistCnnError(f"--epochs must be at least 1, got {self.epochs}")
+            raise ConfigError("epochs", f"must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise MnistCnnError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise ConfigError("batch_size", f"must be at least 1, got {self.batch_size}")
         if not 0.0 <= self.validation_split < 1.0:
-            raise MnistCnnError(
-                f"--validation-split must be in [0, 1), got {self.validation_split}"
-            )
+            raise ConfigError("validation_split", f"must be in [0, 1), got {self.validation_split}")
         if self.elastic_alpha < 0:
-            raise MnistCnnError(f"--elastic-alpha must be at least 0, got {self.elastic_alpha}")
+            raise ConfigError("elastic_alpha", f"must be at least 0, got {self.elastic_alpha}")
         if self.elastic_sigma <= 0:
-            raise MnistCnnError(f"elastic_sigma must be above 0, got {self.elastic_sigma}")
+            raise ConfigError("elastic_sigma", f"must be above 0, got {self.elastic_sigma}")
         if self.ensemble < 1:
-            raise MnistCnnError(f"--ensemble must be at least 1, got {self.ensemble}")
-        if self.test_time_views not in TEST_TIME_VIEWS:
-            raise MnistCnnError(
-                f"--test-time-views must be one of {', '.join(map(str, TEST_TIME_VIEWS))}, "
-                f"got {self.test_time_views}"
-            )
+            raise ConfigError("ensemble", f"must be at least 1, got {self.ensemble}")
+        check_test_time_views(self.test_time_views)
         if self.limit is not None and self.limit < 2:
-            raise MnistCnnError(f"--limit must be at least 2, got {self.limit}")
+            raise ConfigError("limit", f"must be at least 2, got {self.limit}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -82,8 +92,8 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     # The classic TensorFlow/Keras tutorial, unchanged: the baseline every
     # speed-up is measured against.
-    "seed": TrainConfig(
-        preset="seed",
+    "tutorial": TrainConfig(
+        preset="tutorial",
         architecture="tutorial",
         epochs=5,
         batch_size=128,
@@ -118,19 +128,11 @@ PRESETS: dict[str, TrainConfig] = {
         max_shift_pixels=2.0,
         max_rotation_degrees=10.0,
     ),
-    # The accurate recipe on a 1.5x wider net; with --ensemble K, K such models
-    # average their probabilities. 30 epochs from a validation sweep (5 seeds per
-    # candidate, last 10k held out; results/tune_best.json): 20 epochs gave 99.59%
-    # per model and 99.63% for the 5 averaged, 30 gave 99.60% and 99.66%; a 10%
-    # random zoom, a 0.008 peak rate or stronger shifts and rotations did not help.
-    # 5 test-time views from the same split (results/tune_test_time-best30-val5.json):
-    # 1, 5 and 9 views gave 99.59, 99.63 and 99.63% per model and 99.65, 99.68 and
-    # 99.68% for the 5 averaged; 5 costs half what 9 does. 40 epochs with 5 views gave
-    # 99.63% and 99.69% (tune_test_time-best40-val5.json): not worth a third more time.
-    # Shifting by whole pixels, so that training images are as sharp as test images,
-    # gave 99.66% per model and 99.71% for the 5 averaged with 5 views, against 99.63%
-    # and 99.68% (tune_test_time-best30-wholeshift-val5.json); an elastic distortion
-    # (alpha 34, sigma 4) gave 98.86% on its first seed and was stopped.
+    # The accurate recipe on a 1.5x wider net, shifting by whole pixels so that
+    # training images stay as sharp as test images, and averaging over 5
+    # test-time views; with --ensemble K, K such models average their
+    # probabilities. Each choice won on the held-out split (README, "Presets and
+    # speed"; benchmarks/results/tune_best.json and tune_test_time-*.json).
     "best": TrainConfig(
         preset="best",
         architecture="best",
@@ -157,11 +159,20 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 DEFAULT_PRESET = "fast"
+# Old names that still work, each with the note the CLI prints.
+PRESET_ALIASES = {"seed": "tutorial"}
+
+
+def preset_name(name: str) -> str:
+    """The preset's current name: aliases resolved, unknown names refused."""
+    name = PRESET_ALIASES.get(name, name)
+    if name not in PRESETS:
+        raise MnistCnnError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return name
 
 
 def preset_config(name: str, **overrides: Any) -> TrainConfig:
     """The preset called ``name`` with the given fields replaced (None means keep)."""
-    if name not in PRESETS:
-        raise MnistCnnError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    name = preset_name(name)
     changes = {key: value for key, value in overrides.items() if value is not None}
     return dataclasses.replace(PRESETS[name], **changes)

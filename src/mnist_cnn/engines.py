@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,9 @@ class Classifier:
     name: str  # where it came from, for messages
     class_names: tuple[str, ...]
     probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
+    # Nothing reads it and the engines no longer fill it; serve's Batcher.as_classifier
+    # still copies it, so it goes when that line does.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_model_file(
@@ -231,7 +234,7 @@ def load_onnx_classifier(
     """
     import onnxruntime
 
-    from mnist_cnn.run_folder import read_class_names
+    from mnist_cnn.run_folder import RunFolder
 
     path = resolve_onnx_path(run_or_model)
     options = onnxruntime.SessionOptions()
@@ -254,7 +257,7 @@ def load_onnx_classifier(
 
     return Classifier(
         name=str(path),
-        class_names=read_class_names(path.parent, classes),
+        class_names=RunFolder(path.parent).read_class_names(classes),
         probabilities=probabilities,
     )
 
@@ -298,7 +301,7 @@ def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras")
 
     The ONNX engine runs on ONNX Runtime and never imports TensorFlow.
     """
-    from mnist_cnn.run_folder import read_class_names
+    from mnist_cnn.run_folder import RunFolder
 
     if engine == "onnx":
         return load_onnx_classifier(run_or_model)
@@ -309,6 +312,6 @@ def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras")
     classes = int(model.output_shape[-1])
     return Classifier(
         name=str(model_path),
-        class_names=read_class_names(model_path.parent, classes),
+        class_names=RunFolder(model_path.parent).read_class_names(classes),
         probabilities=keras_probability_function(model, compiled=True),
     )

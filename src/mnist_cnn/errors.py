@@ -17,6 +17,22 @@ class ImageTooLargeError(MnistCnnError):
     """The image has more pixels than allowed; refused before decoding (413)."""
 
 
+class PortInUseError(MnistCnnError):
+    """The web server's port is taken by another program (the CLI exits with code 3)."""
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped, so a message stays one line.
+
+    A file name may hold a newline; printed raw it would split the error line
+    that scripts read.
+    """
+    return "".join(
+        character if character.isprintable() or character == " " else repr(character)[1:-1]
+        for character in text
+    )
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """The first line of an error's message, at most ``limit`` characters, for a one-line report.
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from mnist_cnn.config import TEST_TIME_VIEWS, TrainConfig
+from mnist_cnn.config import TrainConfig, check_test_time_views
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocess import INPUT_SHAPE
 
 if TYPE_CHECKING:
     import keras
-
-INPUT_SHAPE = (28, 28, 1)
 
 
 def build_model(config: TrainConfig, num_classes: int = 10, name: str | None = None) -> keras.Model:
@@ -65,10 +64,7 @@ def average_over_shifts(model: keras.Model, views: int) -> keras.Model:
     import keras
     from keras import layers
 
-    if views not in TEST_TIME_VIEWS:
-        raise MnistCnnError(
-            f"test-time views must be one of {', '.join(map(str, TEST_TIME_VIEWS))}, got {views}"
-        )
+    check_test_time_views(views)
     if views == 1:
         return model
     inputs = keras.Input(shape=INPUT_SHAPE)

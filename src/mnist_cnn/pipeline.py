@@ -1,53 +1,34 @@
-"""The whole tutorial in one call: train, evaluate, predict, draw, and keep it all.
+"""The whole tutorial for one run: train, evaluate, predict, draw, and keep it all.
 
-``train_run`` is what ``mnist-cnn train`` does; it writes the run folder and
-returns a summary for the caller to report.
+``train_run`` is what ``mnist-cnn train`` does and ``resume_run`` what
+``mnist-cnn train --resume`` does: each owns its run folder for the whole
+training (see ``run_folder.RunFolder.owned``), fills it, and returns a summary
+for the caller to report. ``evaluate_run`` and ``write_report`` redo the last
+steps for an existing run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnist_cnn.atomic_files import write_json_atomic
 from mnist_cnn.config import TrainConfig
-from mnist_cnn.data import Dataset
+from mnist_cnn.data import Dataset, load_mnist
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import Analysis, analyse, evaluate
 from mnist_cnn.models import average_over_shifts, count_parameters
-from mnist_cnn.plots import (
-    confusion_matrix_figure,
-    image_grid_figure,
-    misclassified_figure,
-    predictions_figure,
-    reliability_figure,
-    training_curves_figure,
-)
-from mnist_cnn.run_folder import (
-    EVALUATION_FILE,
-    MODEL_FILE,
-    point_latest_at,
-    save_figure,
-    save_model,
-    write_config,
-    write_history,
-    write_metrics,
-)
-from mnist_cnn.training import (
-    BEST_MODEL_FILE,
-    HISTORY_COLUMNS,
-    Checkpoints,
-    EpochLineLogger,
-    train,
-)
+from mnist_cnn.run_folder import RunFolder, resolve_model_path
 
 if TYPE_CHECKING:
     import keras
 
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
+KEEP_CHOICES = ("last", "best")
 
 
 @dataclass(frozen=True)
@@ -57,10 +38,11 @@ class RunSummary:
     analysis: Analysis
 
 
-def describe_data(dataset: Dataset, path: Path | None = None) -> dict[str, Any]:
+def describe_data(dataset: Dataset, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """What config.json records of the data: enough for --resume to load it again."""
     return {
         "source": dataset.source,
-        "path": str(path) if path is not None else None,  # what --resume loads again
+        "path": str(Path(path).resolve()) if path is not None else None,
         "class_names": list(dataset.class_names),
         "train_count": len(dataset.train_images),
         "test_count": len(dataset.test_images),
@@ -70,9 +52,9 @@ def describe_data(dataset: Dataset, path: Path | None = None) -> dict[str, Any]:
 def train_run(
     config: TrainConfig,
     dataset: Dataset,
-    run_dir: Path,
+    run_dir: str | os.PathLike[str],
     *,
-    data_path: Path | None = None,
+    data_path: str | os.PathLike[str] | None = None,
     resume: bool = False,
     keep: str = "last",
     progress_bar: bool = False,
@@ -81,69 +63,136 @@ def train_run(
 ) -> RunSummary:
     """Train ``config`` on ``dataset`` and fill ``run_dir`` with every artefact.
 
-    ``resume`` continues an interrupted run from its last completed epoch.
-    ``keep``: "last" makes model.keras the final epoch's model, "best" the
-    epoch with the best validation accuracy (best.keras is kept either way when
-    there is a validation split). ``progress_bar``: Keras's bar (for a
-    terminal) instead of one line per epoch. ``callbacks`` go to every ``fit``.
+    A fresh run needs an empty or new ``run_dir``; ``resume`` continues the run
+    there from its last completed epoch. ``keep``: "last" makes model.keras the
+    final epoch's model, "best" the epoch with the best validation accuracy
+    (best.keras is kept either way when there is a validation split).
+    ``progress_bar``: Keras's bar (for a terminal) instead of one line per
+    epoch. ``callbacks`` go to every ``fit``.
     """
-    if keep not in ("last", "best"):
-        raise MnistCnnError(f"--keep must be best or last, got {keep!r}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    names = dataset.class_names
-    if not resume:
-        write_config(run_dir, config, describe_data(dataset, data_path))
-        save_figure(
-            image_grid_figure(
-                dataset.train_images[:GRID_SIZE],
-                [f"label {names[label]}" for label in dataset.train_labels[:GRID_SIZE]],
-            ),
-            run_dir / "samples.png",
-        )
-    point_latest_at(run_dir)
+    from mnist_cnn.training import EpochLineLogger, train
 
-    checkpoints = Checkpoints(run_dir)
-    progress = [] if progress_bar else [EpochLineLogger(config.epochs, log)]
-    result = train(
+    if keep not in KEEP_CHOICES:
+        raise MnistCnnError(f"keep must be best or last, got {keep!r}")
+    with RunFolder(run_dir).owned(resume=resume) as run:
+        if not resume:
+            run.write_config(config, describe_data(dataset, data_path), keep)
+            _save_samples(run, dataset)
+        run.point_latest_at()
+        progress = [] if progress_bar else [EpochLineLogger(config.epochs, log)]
+        result = train(
+            config,
+            dataset,
+            checkpoints=run.checkpoints,
+            resume=resume,
+            callbacks=[*progress, *callbacks],
+            verbose=1 if progress_bar else 0,
+            log=log,
+        )
+        model = result.model
+        best_epoch = run.checkpoints.best_epoch()
+        if keep == "best" and best_epoch is not None:
+            from mnist_cnn.engines import load_model
+
+            model = average_over_shifts(load_model(run.best_model_file), config.test_time_views)
+        run.save_model(model)
+        if config.ensemble > 1:
+            # Each member's checkpoints keep its own history; the run's is their mean.
+            run.write_history(result.history)
+        metrics = {
+            "preset": config.preset,
+            "train_seconds": result.train_seconds,
+            "epochs": len(result.history),
+            "kept": keep if best_epoch is not None else "last",
+            "best_validation_epoch": best_epoch,
+            "resumed_from_epoch": result.resumed_from_epoch,
+            "parameters": count_parameters(model),
+        }
+        analysis = _write_results(run, model, dataset, result.history, metrics)
+    return RunSummary(run_dir=run.path, metrics=run.read_metrics(), analysis=analysis)
+
+
+def resume_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    keep: str | None = None,
+    progress_bar: bool = False,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    log: Callable[[str], None] = print,
+) -> RunSummary:
+    """Continue an interrupted run with its own settings, data and ``keep`` choice.
+
+    ``keep`` overrides the choice the run was started with.
+    """
+    run = RunFolder(run_dir)
+    stored = run.read_config()
+    run.checkpoints.require_saved()  # before the data is loaded: a quick, clear refusal
+    config = TrainConfig.from_dict(stored.get("config", {}))
+    data = stored.get("data") or {}
+    dataset = load_mnist(data.get("path"), class_names=data.get("class_names"))
+    log(describe_dataset(dataset))
+    return train_run(
         config,
         dataset,
-        checkpoints=checkpoints,
-        resume=resume,
-        callbacks=[*progress, *callbacks],
-        verbose=1 if progress_bar else 0,
+        run.path,
+        data_path=data.get("path"),
+        resume=True,
+        keep=keep or stored.get("keep", "last"),
+        progress_bar=progress_bar,
+        callbacks=callbacks,
         log=log,
     )
-    model = result.model
-    best_epoch = checkpoints.best_epoch()
-    if keep == "best" and best_epoch is not None:
-        from mnist_cnn.engines import load_model
 
-        model = average_over_shifts(load_model(run_dir / BEST_MODEL_FILE), config.test_time_views)
-    save_model(model, run_dir / MODEL_FILE)
-    write_history(run_dir, result.history, HISTORY_COLUMNS)
 
+def describe_dataset(dataset: Dataset) -> str:
+    """Two lines for the console: where the data came from, and its shapes."""
+    return (
+        f"data: {dataset.source}\n"
+        f"train images {dataset.train_images.shape}, test images {dataset.test_images.shape}, "
+        f"{dataset.num_classes} classes"
+    )
+
+
+def _save_samples(run: RunFolder, dataset: Dataset) -> None:
+    from mnist_cnn.plots import image_grid_figure
+
+    names = dataset.class_names
+    figure = image_grid_figure(
+        dataset.train_images[:GRID_SIZE],
+        [f"label {names[label]}" for label in dataset.train_labels[:GRID_SIZE]],
+    )
+    run.save_figure(figure, "samples")
+
+
+def _write_results(
+    run: RunFolder,
+    model: Any,
+    dataset: Dataset,
+    history: Sequence[dict[str, float]],
+    metrics: dict[str, Any],
+) -> Analysis:
+    """The tutorial's last steps: evaluate, predict the first images, plot, report."""
+    from mnist_cnn.plots import predictions_figure, training_curves_figure
+
+    names = dataset.class_names
     evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
     predictions = evaluation.predictions
     first_predicted = int(predictions.classes[0])
-    metrics = {
-        "preset": config.preset,
-        "test_loss": evaluation.loss,
-        "test_accuracy": evaluation.accuracy,
-        "test_count": len(evaluation.labels),
-        "train_seconds": result.train_seconds,
-        "epochs": len(result.history),
-        "kept": keep if best_epoch is not None else "last",
-        "best_validation_epoch": best_epoch,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "parameters": count_parameters(model),
-        "first_test_image": {
-            "predicted": names[first_predicted],
-            "actual": names[int(dataset.test_labels[0])],
-            "confidence": float(predictions.confidences[0]),
-        },
-    }
-    write_metrics(run_dir, metrics)
-    save_figure(
+    run.write_metrics(
+        {
+            "preset": metrics["preset"],
+            "test_loss": evaluation.loss,
+            "test_accuracy": evaluation.accuracy,
+            "test_count": len(evaluation.labels),
+            **metrics,
+            "first_test_image": {
+                "predicted": names[first_predicted],
+                "actual": names[int(dataset.test_labels[0])],
+                "confidence": float(predictions.confidences[0]),
+            },
+        }
+    )
+    run.save_figure(
         predictions_figure(
             dataset.test_images[:GRID_SIZE],
             predictions.classes[:GRID_SIZE],
@@ -151,13 +200,13 @@ def train_run(
             dataset.test_labels[:GRID_SIZE],
             names,
         ),
-        run_dir / "predictions.png",
+        "predictions",
     )
-    save_figure(training_curves_figure(result.history), run_dir / "training_curves.png")
+    run.save_figure(training_curves_figure(history), "training_curves")
     analysis = analyse(evaluation, names)
-    write_evaluation(run_dir, analysis, dataset.test_images)
-    write_report(run_dir)
-    return RunSummary(run_dir=run_dir, metrics=metrics, analysis=analysis)
+    write_evaluation(run, analysis, dataset.test_images)
+    write_report(run.path)
+    return analysis
 
 
 def check_model_fits_data(model: Any, dataset: Dataset, model_name: str) -> None:
@@ -170,74 +219,76 @@ def check_model_fits_data(model: Any, dataset: Dataset, model_name: str) -> None
         )
 
 
-def evaluate_model(model: Any, dataset: Dataset, model_name: str) -> Analysis:
-    """Evaluate ``model`` on the test set and analyse its errors."""
-    check_model_fits_data(model, dataset, model_name)
-    evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
-    return analyse(evaluation, dataset.class_names)
-
-
-def write_evaluation(out_dir: Path, analysis: Analysis, test_images: Any) -> list[Path]:
+def write_evaluation(out: RunFolder, analysis: Analysis, test_images: Any) -> list[Path]:
     """evaluation.json, confusion_matrix.png, misclassified.png and calibration.png."""
+    from mnist_cnn.atomic_files import write_json_atomic
+    from mnist_cnn.plots import confusion_matrix_figure, misclassified_figure, reliability_figure
+
     predictions = analysis.evaluation.predictions
     worst = analysis.worst_errors[:GALLERY_SIZE]
     calibration = analysis.calibration
-    written = [
-        out_dir / EVALUATION_FILE,
-        out_dir / "confusion_matrix.png",
-        out_dir / "misclassified.png",
-        out_dir / "calibration.png",
+    write_json_atomic(out.evaluation_file, analysis.to_dict())
+    return [
+        out.evaluation_file,
+        out.save_figure(
+            confusion_matrix_figure(analysis.confusion, analysis.class_names), "confusion_matrix"
+        ),
+        out.save_figure(
+            misclassified_figure(
+                test_images[worst],
+                analysis.evaluation.labels[worst],
+                predictions.classes[worst],
+                predictions.confidences[worst],
+                analysis.class_names,
+            ),
+            "misclassified",
+        ),
+        out.save_figure(
+            reliability_figure(
+                calibration.bin_edges,
+                calibration.bin_confidence,
+                calibration.bin_accuracy,
+                calibration.bin_count,
+                calibration.expected_calibration_error,
+            ),
+            "calibration",
+        ),
     ]
-    write_json_atomic(written[0], analysis.to_dict())
-    save_figure(confusion_matrix_figure(analysis.confusion, analysis.class_names), written[1])
-    save_figure(
-        misclassified_figure(
-            test_images[worst],
-            analysis.evaluation.labels[worst],
-            predictions.classes[worst],
-            predictions.confidences[worst],
-            analysis.class_names,
-        ),
-        written[2],
-    )
-    save_figure(
-        reliability_figure(
-            calibration.bin_edges,
-            calibration.bin_confidence,
-            calibration.bin_accuracy,
-            calibration.bin_count,
-            calibration.expected_calibration_error,
-        ),
-        written[3],
-    )
-    return written
 
 
 def evaluate_run(
-    run_or_model: Path, dataset: Dataset, out_dir: Path | None = None
+    run_or_model: str | os.PathLike[str],
+    dataset: Dataset,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    use_run_class_names: bool = True,
 ) -> tuple[Analysis, Path]:
     """Load a run's model, evaluate and analyse it, and write the files into ``out_dir``.
 
     ``out_dir`` defaults to the run folder (or the model file's folder).
+    ``use_run_class_names``: show the names the run was trained with (e.g.
+    Fashion-MNIST's) rather than the dataset's.
     """
     from mnist_cnn.engines import load_model
-    from mnist_cnn.run_folder import resolve_model_path
 
     model_path = resolve_model_path(run_or_model)
     model = load_model(model_path)
-    analysis = evaluate_model(model, dataset, str(model_path))
-    out_dir = out_dir or model_path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_evaluation(out_dir, analysis, dataset.test_images)
-    return analysis, out_dir
+    if use_run_class_names:
+        names = RunFolder(model_path.parent).read_class_names(dataset.num_classes)
+        dataset = dataclasses.replace(dataset, class_names=names)
+    check_model_fits_data(model, dataset, str(model_path))
+    evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
+    analysis = analyse(evaluation, dataset.class_names)
+    out = RunFolder(out_dir if out_dir is not None else model_path.parent)
+    write_evaluation(out, analysis, dataset.test_images)
+    return analysis, out.path
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(run_dir: str | os.PathLike[str]) -> Path:
     """Render ``report.html`` into the run folder, atomically."""
     from mnist_cnn.atomic_files import write_text_atomic
     from mnist_cnn.report import render_report
-    from mnist_cnn.run_folder import REPORT_FILE
 
-    path = run_dir / REPORT_FILE
-    write_text_atomic(path, render_report(run_dir))
-    return path
+    run = RunFolder(run_dir)
+    write_text_atomic(run.report_file, render_report(run.path))
+    return run.report_file

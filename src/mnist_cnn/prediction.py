@@ -7,19 +7,24 @@ Runtime both provide one, so this module never imports TensorFlow itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from mnist_cnn.engines import Classifier, keras_probability_function
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import (
+    IMAGE_SIZE,
     NO_DIGIT,
     PreparedDigit,
     array_to_gray,
+    check_gray_dtype,
+    check_gray_values,
     decode_image,
     prepare_digit,
     prepare_digits,
@@ -31,7 +36,13 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 ARRAY_SUFFIX = ".npy"
-READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ARRAY_SUFFIX)
+READABLE_SUFFIXES = (*IMAGE_SUFFIXES, ARRAY_SUFFIX)  # what a folder is searched for
+# Digits classified together: enough to keep the model busy, while a folder of
+# photos never holds more than their 28x28 images until the end.
+CLASSIFY_BATCH_SIZE = 1000
+# Images of a float .npy checked together, so that a big array is checked
+# without a float copy of all of it (1024 x 28 x 28 float64 = 6.4 MB).
+ARRAY_CHECK_CHUNK = 1024
 # A prediction below this confidence is marked uncertain. Chosen on validation
 # data (benchmarks/choose_min_confidence.py, results/min_confidence.json): on
 # the held-out last 10k, the fast preset's answers under 0.5 were right only
@@ -91,13 +102,39 @@ class Picture:
 
 @dataclass(frozen=True)
 class DigitAnswer:
+    """One digit read: the class chosen, how sure, and what the model saw."""
+
     digit: str  # the class name
     confidence: float
     top: list[tuple[str, float]]  # best three (class name, probability)
     uncertain: bool  # confidence under the threshold
     image: np.ndarray  # (28, 28) uint8, what the model saw
     probabilities: np.ndarray  # (classes,) float32, one per class
+    class_index: int  # the chosen class's position in the model's output
+    top_classes: tuple[int, ...]  # the class index of each entry of ``top``
     box: tuple[int, int, int, int] | None = None  # where the digit stood, with --multi
+
+    def to_dict(self, include_preprocessed: bool = False) -> dict[str, Any]:
+        """The digit's JSON: class index, name, confidence, top three, probabilities."""
+        result: dict[str, Any] = {
+            "digit": self.class_index,
+            "name": self.digit,
+            "confidence": round(self.confidence, 6),
+            "uncertain": self.uncertain,
+            "top": [
+                {"digit": index, "name": name, "probability": round(probability, 6)}
+                for index, (name, probability) in zip(self.top_classes, self.top, strict=True)
+            ],
+            # Six decimals keep the answer short; float32 holds about seven.
+            "probabilities": [round(float(p), 6) for p in self.probabilities],
+        }
+        if include_preprocessed:
+            result["preprocessed"] = self.image.tolist()
+        return result
+
+
+# The keys of a digit's JSON, all null where an answer has no single digit.
+_NO_DIGIT_FIELDS = ("digit", "name", "confidence", "uncertain", "top", "probabilities")
 
 
 @dataclass(frozen=True)
@@ -124,84 +161,188 @@ class Answer:
         """Whether any digit read falls under the confidence threshold."""
         return any(digit.uncertain for digit in self.digits)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, include_preprocessed: bool = False) -> dict[str, Any]:
+        """The answer's JSON, the one shape that ``predict --json`` and the web API share.
+
+        Every key is always there, null where it does not apply. One digit fills
+        the top-level digit fields; several (read with multi, which is when
+        digits carry a ``box``) fill ``digits``, one object per digit left to
+        right, and leave the top-level digit fields null. ``number`` is the
+        digits read as a string. ``preprocessed``, the 28x28 image the model
+        saw, is there only when asked for.
+        """
+        several = any(digit.box is not None for digit in self.digits)
+        single = self.digits[0] if len(self.digits) == 1 and not several else None
         result: dict[str, Any] = {"file": self.name}
-        if self.error:
-            return {**result, "error": self.error}
-        if not self.digits:
-            return {**result, "digit": None, "reason": self.reason}
-        first = self.digits[0]
-        if len(self.digits) == 1:
-            result.update(
-                digit=first.digit,
-                confidence=first.confidence,
-                uncertain=first.uncertain,
-                top3=[{"digit": name, "probability": p} for name, p in first.top],
-            )
+        if single is not None:
+            result.update(single.to_dict(include_preprocessed))
         else:
-            result.update(
-                number=self.text,
-                digits=[
-                    {"digit": d.digit, "confidence": d.confidence, "uncertain": d.uncertain}
-                    for d in self.digits
-                ],
-            )
+            result.update(dict.fromkeys(_NO_DIGIT_FIELDS))
+            if include_preprocessed:
+                result["preprocessed"] = None
+        result["number"] = self.text or None
+        result["digits"] = (
+            [
+                {**digit.to_dict(include_preprocessed), "box": list(digit.box or ())}
+                for digit in self.digits
+            ]
+            if several
+            else None
+        )
+        result["reason"] = self.reason
+        result["error"] = self.error
         return result
 
 
-def read_pictures(paths: Sequence[Path]) -> list[Picture]:
-    """Expand folders (recursively) and read every image and .npy array.
+def read_pictures(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Picture]:
+    """Expand folders (recursively) and read every image and .npy array, one at a time.
 
-    Problems become ``Picture(error=...)`` entries, so one bad file never stops
-    the others.
+    A generator: each picture is decoded only when it is asked for, so a
+    folder of photos is never held in memory at once. Problems become
+    ``Picture(error=...)`` entries in place, so one bad file never stops the
+    others. A single path (not in a list) is taken as one path, not as letters.
     """
-    pictures: list[Picture] = []
-    for path in paths:
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(
-                candidate
-                for candidate in path.rglob("*")
-                if candidate.is_file()
-                and candidate.suffix.lower() in (*IMAGE_SUFFIXES, ARRAY_SUFFIX)
-            )
-            if not files:
-                pictures.append(Picture(name=str(path), error=f"{path}: folder holds no images"))
-            pictures.extend(picture for file in files for picture in _read_file(file))
+            files, problems = _files_in(path)
+            yield from problems
+            if not files and not problems:
+                yield Picture(name=str(path), error=f"{path}: folder holds no images")
+            for file in files:
+                yield from _read_file(file)
         else:
-            pictures.extend(_read_file(path))
-    return pictures
+            yield from _read_file(path)
 
 
-def _read_file(path: Path) -> Iterable[Picture]:
+def _files_in(folder: Path) -> tuple[list[Path], list[Picture]]:
+    """The readable files under ``folder``, sorted, and the subfolders that could not be read.
+
+    Symbolic links to folders are not followed (they could loop); special
+    files with a picture's suffix are listed, so that they are refused by name.
+    """
+    files: list[Path] = []
+    problems: list[Picture] = []
+
+    def unreadable(error: OSError) -> None:
+        name = str(error.filename)
+        problems.append(Picture(name=name, error=f"{name}: cannot read folder ({error.strerror})"))
+
+    for root, _, names in os.walk(folder, onerror=unreadable):
+        files.extend(
+            Path(root, name) for name in names if Path(name).suffix.lower() in READABLE_SUFFIXES
+        )
+    return sorted(files), problems
+
+
+def _read_file(path: Path) -> Iterator[Picture]:
     name = str(path)
     try:
-        if not path.exists():
-            raise MnistCnnError(f"{name}: no such file")
-        if path.suffix.lower() == ARRAY_SUFFIX:
-            yield from _read_array(path)
-            return
-        yield Picture(name=name, gray=decode_image(path.read_bytes(), name))
+        with _open_regular_file(path, name) as file:
+            if path.suffix.lower() == ARRAY_SUFFIX:
+                images = _open_array(file, name)
+            else:
+                gray = decode_image(file, name)
     except MnistCnnError as error:
         yield Picture(name=name, error=str(error))
+        return
     except OSError as error:
         yield Picture(name=name, error=f"{name}: cannot read ({error.strerror or error})")
+        return
+    if path.suffix.lower() == ARRAY_SUFFIX:
+        yield from _array_pictures(images, name)
+    else:
+        yield Picture(name=name, gray=gray)
 
 
-def _read_array(path: Path) -> Iterable[Picture]:
-    name = str(path)
+def _open_regular_file(path: Path, name: str) -> BinaryIO:
+    """Open a regular file for reading; refuse pipes, devices and sockets without opening them.
+
+    Opening a named pipe waits for a writer, forever if none comes, so the kind
+    of file is checked first; the open itself does not wait (``O_NONBLOCK``),
+    and the kind is checked again on what was opened, in case it was swapped.
+    """
     try:
-        array = np.load(path, allow_pickle=False)
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise MnistCnnError(f"{name}: no such file") from None
+    _refuse_special_file(mode, name)
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        _refuse_special_file(os.fstat(descriptor).st_mode, name)
+    except MnistCnnError:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
+
+
+def _refuse_special_file(mode: int, name: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    kind = next((kind for test, kind in kinds if test(mode)), "a special file")
+    raise MnistCnnError(f"{name}: is {kind}, not a regular file; not read")
+
+
+def _open_array(file: BinaryIO, name: str) -> np.ndarray:
+    """Check a .npy file's header against its size, then map it (nothing is loaded yet).
+
+    A header can claim any shape: (10**9, 28, 28) would have ``np.load`` ask for
+    784 GB. The shape, dtype and size are checked from the header first, and the
+    data is memory-mapped, so only the images being prepared are ever read.
+    Returns a (28, 28) or (N, 28, 28) uint8 or float array with N >= 1, values checked.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(file)
+        if version == (1, 0):
+            shape, fortran_order, dtype = npy_format.read_array_header_1_0(file)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = npy_format.read_array_header_2_0(file)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
     except (ValueError, OSError, EOFError) as error:
         raise MnistCnnError(f"{name}: not a readable .npy array ({error})") from None
-    if array.ndim == 2 and array.shape == (28, 28):
-        yield Picture(name=name, gray=array_to_gray(array, name))
-    elif array.ndim == 3 and array.shape[1:] == (28, 28):
-        grays = [array_to_gray(image, name) for image in array]  # checks the dtype once per image
-        yield from (Picture(name=f"{name}[{index}]", gray=gray) for index, gray in enumerate(grays))
-    else:
+    expected = "(28, 28) or (N, 28, 28)"
+    image_shape = (IMAGE_SIZE, IMAGE_SIZE)
+    if not (shape == image_shape or (len(shape) == 3 and shape[1:] == image_shape)):
+        raise MnistCnnError(f"{name}: array of shape {shape}, expected {expected}")
+    if shape[0] < 0:
+        raise MnistCnnError(f"{name}: not a readable .npy array (negative size in {shape})")
+    if shape[0] == 0:
+        raise MnistCnnError(f"{name}: array of shape {shape} holds no images, expected {expected}")
+    check_gray_dtype(dtype, name)
+    data_start = file.tell()
+    needed = int(np.prod(shape)) * dtype.itemsize
+    present = os.fstat(file.fileno()).st_size - data_start
+    if present < needed:
         raise MnistCnnError(
-            f"{name}: array of shape {array.shape}, expected (28, 28) or (N, 28, 28)"
+            f"{name}: header promises {shape} {dtype} ({needed:,} bytes of data) but the file "
+            f"holds {present:,}; damaged or truncated"
         )
+    order = "F" if fortran_order else "C"
+    images = np.memmap(file, dtype=dtype, mode="r", offset=data_start, shape=shape, order=order)
+    if images.dtype.kind == "f":
+        stack = images if images.ndim == 3 else images[np.newaxis]
+        for start in range(0, len(stack), ARRAY_CHECK_CHUNK):
+            check_gray_values(np.asarray(stack[start : start + ARRAY_CHECK_CHUNK]), name)
+    return images
+
+
+def _array_pictures(images: np.ndarray, name: str) -> Iterator[Picture]:
+    if images.ndim == 2:
+        yield Picture(name=name, gray=array_to_gray(np.asarray(images), name))
+        return
+    for index in range(len(images)):
+        yield Picture(name=f"{name}[{index}]", gray=array_to_gray(np.asarray(images[index]), name))
 
 
 def digits_in(gray: np.ndarray, multi: bool) -> list[PreparedDigit]:
@@ -221,46 +362,61 @@ def digit_answer(
     """The answer for one prepared digit, from its row of class probabilities."""
     predictions = Predictions.from_probabilities(probabilities[np.newaxis, :])
     confidence = float(predictions.confidences[0])
+    class_index = int(predictions.classes[0])
+    top = predictions.top(0)
     return DigitAnswer(
-        digit=class_names[int(predictions.classes[0])],
+        digit=class_names[class_index],
         confidence=confidence,
-        top=[(class_names[cls], p) for cls, p in predictions.top(0)],
+        top=[(class_names[cls], p) for cls, p in top],
         uncertain=confidence < min_confidence,
         image=digit.image,
         probabilities=probabilities,
+        class_index=class_index,
+        top_classes=tuple(cls for cls, _ in top),
         box=digit.box,
     )
 
 
 def answer_pictures(
-    pictures: Sequence[Picture],
+    pictures: Iterable[Picture],
     classifier: Classifier,
     *,
     multi: bool = False,
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    batch_size: int = CLASSIFY_BATCH_SIZE,
 ) -> list[Answer]:
-    """Preprocess every picture, classify all digits in one batch, and answer each."""
-    # None marks a picture that could not be read: it is answered with its error.
-    prepared = [
-        None
-        if picture.error is not None or picture.gray is None
-        else digits_in(picture.gray, multi)
-        for picture in pictures
-    ]
-    images = [digit.image for digits in prepared if digits for digit in digits]
-    probabilities = (
-        classifier.probabilities(to_model_input(np.stack(images)))
-        if images
-        else np.zeros((0, len(classifier.class_names)), dtype=np.float32)
-    )
+    """Answer every picture, in order: its digits, "no digit found", or its error.
+
+    Pictures are prepared as they come (``read_pictures`` reads them lazily)
+    and dropped once their 28x28 digits are made; the digits are classified
+    ``batch_size`` or so at a time. So a folder of photos costs one decoded
+    photo at a time, plus 784 bytes per digit.
+    """
+    # Per picture: its name, its digits (None when it could not be read), its error.
+    prepared: list[tuple[str, list[PreparedDigit] | None, str | None]] = []
+    waiting: list[np.ndarray] = []  # 28x28 images not yet classified
+    batches: list[np.ndarray] = []  # (n, classes) probabilities, in the order of the digits
+    for picture in pictures:
+        readable = picture.error is None and picture.gray is not None
+        digits = digits_in(picture.gray, multi) if readable else None
+        prepared.append((picture.name, digits, picture.error))
+        # Unbound before the loop asks for the next picture, so that two decoded
+        # pictures are never held at once.
+        del picture
+        waiting.extend(digit.image for digit in digits or [])
+        if len(waiting) >= batch_size:
+            batches.append(_classify(waiting, classifier))
+            waiting = []
+    batches.append(_classify(waiting, classifier))
+    probabilities = np.concatenate(batches)
 
     answers, position = [], 0
-    for picture, digits in zip(pictures, prepared, strict=True):
+    for name, digits, error in prepared:
         if digits is None:
-            answers.append(Answer(name=picture.name, error=picture.error))
+            answers.append(Answer(name=name, error=error))
             continue
         if not digits:
-            answers.append(Answer(name=picture.name, reason=NO_DIGIT))
+            answers.append(Answer(name=name, reason=NO_DIGIT))
             continue
         found = []
         for digit in digits:
@@ -268,5 +424,12 @@ def answer_pictures(
                 digit_answer(digit, probabilities[position], classifier.class_names, min_confidence)
             )
             position += 1
-        answers.append(Answer(name=picture.name, digits=found))
+        answers.append(Answer(name=name, digits=found))
     return answers
+
+
+def _classify(images: list[np.ndarray], classifier: Classifier) -> np.ndarray:
+    """(n, classes) probabilities for n 28x28 uint8 images (n may be 0)."""
+    if not images:
+        return np.zeros((0, len(classifier.class_names)), dtype=np.float32)
+    return np.asarray(classifier.probabilities(to_model_input(np.stack(images))))

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import base64
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.run_folder import (
-    EVALUATION_FILE,
-    read_config,
-    read_history,
-    read_metrics,
-)
+from mnist_cnn.run_folder import RunFolder
 
 REPORT_IMAGES = (
     "training_curves",
@@ -65,19 +62,22 @@ def _format_number(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def render_report(run_dir: Path) -> str:
+def render_report(run_dir: str | os.PathLike[str]) -> str:
     """The HTML of ``report.html`` for an evaluated run folder, every image embedded."""
     import json
 
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    evaluation_path = run_dir / EVALUATION_FILE
+    run = RunFolder(run_dir)
+    evaluation_path = run.evaluation_file
     if not evaluation_path.exists():
-        raise MnistCnnError(f"{run_dir}: no {EVALUATION_FILE}; run 'mnist-cnn evaluate' first")
-    stored = read_config(run_dir)
+        raise MnistCnnError(
+            f"{run.path}: no {evaluation_path.name}; run 'mnist-cnn evaluate' first"
+        )
+    stored = run.read_config()
     images = {}
     for name in REPORT_IMAGES:
-        path = run_dir / f"{name}.png"
+        path = run.figure_file(name)
         images[name] = _data_uri(path) if path.exists() else None
     environment = Environment(
         loader=PackageLoader("mnist_cnn", "templates"),
@@ -85,31 +85,32 @@ def render_report(run_dir: Path) -> str:
     )
     template = environment.get_template("report.html.j2")
     return template.render(
-        run_name=run_dir.resolve().name,
+        run_name=run.name,
         created=stored.get("created"),
         config=stored.get("config", {}),
         data=stored.get("data", {}),
         versions=stored.get("versions", {}),
-        metrics=read_metrics(run_dir),
+        metrics=run.read_metrics(),
         evaluation=json.loads(evaluation_path.read_text(encoding="utf-8")),
-        history=read_history(run_dir),
+        history=run.read_history(),
         images=images,
         fmt=_format_number,
     )
 
 
-def comparison_rows(run_dirs: list[Path]) -> list[dict[str, Any]]:
+def comparison_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
     """One row per run: name, preset, epochs, training seconds, test accuracy, parameters."""
     rows = []
     for run_dir in run_dirs:
-        if not run_dir.is_dir():
-            raise MnistCnnError(f"{run_dir}: no such run folder")
-        stored = read_config(run_dir)
-        metrics = read_metrics(run_dir)
-        history = read_history(run_dir)
+        run = RunFolder(run_dir)
+        if not run.path.is_dir():
+            raise MnistCnnError(f"{run.path}: no such run folder")
+        stored = run.read_config()
+        metrics = run.read_metrics()
+        history = run.read_history()
         rows.append(
             {
-                "run": run_dir.resolve().name,
+                "run": run.name,
                 "preset": stored.get("config", {}).get("preset", "?"),
                 "epochs": len(history),
                 "train_seconds": metrics.get("train_seconds"),

@@ -1,39 +1,66 @@
-"""Run folders: where a training run keeps its model, settings, history and figures.
+"""Run folders: the one module that knows what a training run keeps, and where.
 
-A run folder holds ``model.keras``, ``config.json``, ``history.csv``,
-``metrics.json``, ``samples.png``, ``predictions.png`` and
-``training_curves.png``. Every file is written atomically (see ``atomic_files``).
+A run folder is owned by one training at a time (an exclusive lock for the
+life of the training) and by one run for ever (a fresh run refuses a folder
+that already holds files; ``--resume`` continues the run that is there). Its
+layout, every file written atomically (see ``atomic_files``)::
+
+    <run>/
+      config.json            every setting, the data's source, library versions
+      model.keras            the model the run ends with (last, or best with keep=best)
+      best.keras             the epoch with the best validation accuracy (with a split)
+      history.csv            one row per epoch
+      metrics.json           test accuracy and loss, timings, the first test image
+      evaluation.json        per-class metrics, confusion, worst errors, calibration
+      samples.png  predictions.png  training_curves.png
+      confusion_matrix.png  misclassified.png  calibration.png
+      report.html            one self-contained page about the run
+      model.onnx  saved_model/   written by ``mnist-cnn export``
+      checkpoints/           epoch-NNNN.keras (model + optimizer) and state.json,
+                             kept by ``checkpoints.Checkpoints``
+      member-<i>/            an ensemble member's own checkpoints/ and history.csv
+      .lock                  held while a training writes here
+
+Everything else asks this module for a path, or reads and writes through it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import errno
 import io
 import json
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mnist_cnn.atomic_files import atomic_path, write_json_atomic, write_text_atomic
+from mnist_cnn.atomic_files import (
+    TEMPORARY_PREFIX,
+    atomic_path,
+    write_json_atomic,
+    write_text_atomic,
+)
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.errors import MnistCnnError
 
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
-EVALUATION_FILE = "evaluation.json"
-REPORT_FILE = "report.html"
+if TYPE_CHECKING:
+    from mnist_cnn.checkpoints import Checkpoints
+
 LATEST_LINK = "latest"
+LOCK_FILE = ".lock"
 VERSIONED_PACKAGES = (
     "mnist-cnn",
     "keras",
     "tensorflow-cpu",
     "tensorflow",
+    "jax",
+    "torch",
     "numpy",
     "matplotlib",
     "pillow",
@@ -50,98 +77,252 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def new_run_dir(runs_root: Path, preset: str, now: dt.datetime | None = None) -> Path:
-    """A fresh ``<root>/<YYYYmmdd-HHMMSS>-<preset>`` folder (suffixed if taken)."""
-    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    runs_root.mkdir(parents=True, exist_ok=True)
-    candidate = runs_root / f"{stamp}-{preset}"
-    suffix = 2
-    while candidate.exists():
-        candidate = runs_root / f"{stamp}-{preset}-{suffix}"
-        suffix += 1
-    candidate.mkdir()
-    return candidate
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder's paths, and the reading and writing of its files."""
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    # The files --------------------------------------------------------------------
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def best_model_file(self) -> Path:
+        return self.path / "best.keras"
+
+    @property
+    def history_file(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def evaluation_file(self) -> Path:
+        return self.path / "evaluation.json"
+
+    @property
+    def report_file(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def onnx_file(self) -> Path:
+        return self.path / "model.onnx"
+
+    @property
+    def saved_model_folder(self) -> Path:
+        return self.path / "saved_model"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
+
+    @property
+    def checkpoint_folder(self) -> Path:
+        return self.path / "checkpoints"
+
+    def member(self, index: int) -> RunFolder:
+        """Ensemble member ``index``'s own folder, for its checkpoints and history."""
+        return RunFolder(self.path / f"member-{index}")
+
+    def members(self) -> list[RunFolder]:
+        """Every ensemble member's folder, in member order."""
+        folders = self.path.glob("member-*")
+        return [RunFolder(folder) for folder in sorted(folders, key=_member_number)]
+
+    def figure_file(self, name: str) -> Path:
+        """``<name>.png``: samples, predictions, training_curves, confusion_matrix, ..."""
+        return self.path / f"{name}.png"
+
+    @property
+    def checkpoints(self) -> Checkpoints:
+        from mnist_cnn.checkpoints import Checkpoints
+
+        return Checkpoints(self)
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    # Creating and owning ----------------------------------------------------------
+
+    @classmethod
+    def create_new(
+        cls, runs_root: str | os.PathLike[str], preset: str, now: dt.datetime | None = None
+    ) -> RunFolder:
+        """A fresh ``<root>/<YYYYmmdd-HHMMSS>-<preset>`` folder (suffixed if taken)."""
+        root = Path(runs_root)
+        stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+        _make_folder(root)
+        suffix = 1
+        while True:
+            candidate = root / (f"{stamp}-{preset}" + (f"-{suffix}" if suffix > 1 else ""))
+            try:
+                candidate.mkdir()  # atomic: two runs started in one second get two folders
+            except FileExistsError:
+                suffix += 1
+                continue
+            return cls(candidate)
+
+    @contextlib.contextmanager
+    def owned(self, *, resume: bool) -> Iterator[RunFolder]:
+        """Hold the folder's exclusive lock for a training; check that it is ours to write.
+
+        A fresh run needs an empty (or new) folder: one that holds another
+        run's files would mix two runs (the old checkpoints and best.keras
+        would be taken for the new run's). A resume needs the run's
+        checkpoints, and clears the temporary files a killed run can leave.
+        """
+        import fcntl
+
+        _make_folder(self.path)
+        try:
+            handle = open(self.lock_file, "a+")  # noqa: SIM115 - held for the whole training
+        except OSError as error:
+            raise MnistCnnError(f"{self.path}: cannot write here ({error.strerror})") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise MnistCnnError(
+                    f"{self.path}: another training is writing this run folder; "
+                    "wait for it to finish or choose another folder"
+                ) from None
+            # Checked under the lock, so two runs started at once cannot both find it empty.
+            if resume:
+                self.checkpoints.require_saved()
+                self.remove_stray_temporaries()
+            else:
+                self.require_empty()
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield self
+
+    def require_empty(self) -> None:
+        others = sorted(entry.name for entry in self.path.iterdir() if entry.name != LOCK_FILE)
+        if others:
+            listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise MnistCnnError(
+                f"{self.path}: the folder already holds files ({listed}); choose a new folder, "
+                f"or continue an interrupted run there with 'mnist-cnn train --resume {self.path}'"
+            )
+
+    def remove_stray_temporaries(self) -> list[Path]:
+        """Delete the ``.tmp-*`` files a killed writer left behind (never a whole file)."""
+        strays = [path for path in self.path.rglob(f"{TEMPORARY_PREFIX}*") if path.is_file()]
+        for path in strays:
+            path.unlink(missing_ok=True)
+        return strays
+
+    def point_latest_at(self) -> None:
+        """Make ``<parent>/latest`` a relative symlink to this folder, atomically."""
+        run_dir = self.path.resolve()  # "runs/latest" itself must not become a loop
+        link = run_dir.parent / LATEST_LINK
+        if link.exists() and not link.is_symlink():
+            return  # A real folder called "latest" belongs to the user; leave it alone.
+        temporary = run_dir.parent / f"{TEMPORARY_PREFIX}{LATEST_LINK}-{os.getpid()}"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(run_dir.name)
+        os.replace(temporary, link)
+
+    # Reading and writing ----------------------------------------------------------
+
+    def write_config(
+        self, config: TrainConfig, data_description: dict[str, Any], keep: str = "last"
+    ) -> None:
+        write_json_atomic(
+            self.config_file,
+            {
+                "config": config.to_dict(),
+                "data": data_description,
+                "keep": keep,  # which model a resumed run ends with
+                "backend": _keras_backend(),
+                "versions": library_versions(),
+                "created": dt.datetime.now().isoformat(timespec="seconds"),
+            },
+        )
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MnistCnnError(f"{self.path}: no config.json in this run folder") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise MnistCnnError(f"{self.config_file}: not valid JSON ({error})") from None
+
+    def read_train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.read_config().get("config", {}))
+
+    def read_class_names(self, count: int) -> tuple[str, ...]:
+        """The class names the run was trained with, or "0", "1", ... when unknown."""
+        try:
+            names = self.read_config()["data"]["class_names"]
+        except (MnistCnnError, OSError, ValueError, KeyError, TypeError):
+            names = None  # no readable config: a model file on its own
+        if not isinstance(names, list) or len(names) != count:
+            return tuple(str(index) for index in range(count))
+        return tuple(str(name) for name in names)
+
+    def write_history(self, history: Sequence[dict[str, float]]) -> None:
+        write_history_file(self.history_file, history)
+
+    def read_history(self) -> list[dict[str, float]]:
+        if not self.history_file.exists():
+            return []
+        with open(self.history_file, newline="", encoding="utf-8") as handle:
+            return [
+                {
+                    key: float(value) if value not in ("", None) else float("nan")
+                    for key, value in row.items()
+                }
+                for row in csv.DictReader(handle)
+            ]
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json_atomic(self.metrics_file, metrics)
+
+    def read_metrics(self) -> dict[str, Any]:
+        if not self.metrics_file.exists():
+            return {}
+        try:
+            return json.loads(self.metrics_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise MnistCnnError(f"{self.metrics_file}: not valid JSON ({error})") from None
+
+    def save_figure(self, figure: Any, name: str) -> Path:
+        path = self.figure_file(name)
+        save_figure(figure, path)
+        return path
+
+    def save_model(self, model: Any) -> None:
+        save_model(model, self.model_file)
 
 
-def point_latest_at(run_dir: Path) -> None:
-    """Make ``<run_dir's parent>/latest`` a relative symlink to ``run_dir``, atomically."""
-    run_dir = run_dir.resolve()  # "runs/latest" itself must not become a loop
-    link = run_dir.parent / LATEST_LINK
-    if link.exists() and not link.is_symlink():
-        return  # A real folder called "latest" belongs to the user; leave it alone.
-    temporary = run_dir.parent / f".tmp-{LATEST_LINK}-{os.getpid()}"
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(run_dir.name)
-    os.replace(temporary, link)
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 
 
-def write_config(run_dir: Path, config: TrainConfig, data_description: dict[str, Any]) -> None:
-    write_json_atomic(
-        run_dir / CONFIG_FILE,
-        {
-            "config": config.to_dict(),
-            "data": data_description,
-            "versions": library_versions(),
-            "created": dt.datetime.now().isoformat(timespec="seconds"),
-        },
-    )
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / CONFIG_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MnistCnnError(f"{run_dir}: no {CONFIG_FILE} in this run folder") from None
-    except json.JSONDecodeError as error:
-        raise MnistCnnError(f"{path}: not valid JSON ({error})") from None
-
-
-def read_class_names(run_dir: Path, count: int) -> tuple[str, ...]:
-    """The class names a run was trained with, or "0", "1", ... when unknown."""
-    try:
-        names = read_config(run_dir)["data"]["class_names"]
-    except (MnistCnnError, OSError, ValueError, KeyError, TypeError):
-        names = None  # no readable config: a model file on its own
-    if not isinstance(names, list) or len(names) != count:
-        return tuple(str(index) for index in range(count))
-    return tuple(str(name) for name in names)
-
-
-def write_history(
-    run_dir: Path, history: Sequence[dict[str, float]], columns: Sequence[str]
-) -> None:
+def write_history_file(path: Path, history: Sequence[dict[str, float]]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=list(HISTORY_COLUMNS), extrasaction="ignore")
     writer.writeheader()
     for row in history:
-        writer.writerow({key: _format_number(value) for key, value in row.items()})
-    write_text_atomic(run_dir / HISTORY_FILE, buffer.getvalue())
-
-
-def read_history(run_dir: Path) -> list[dict[str, float]]:
-    path = run_dir / HISTORY_FILE
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [
-            {
-                key: float(value) if value not in ("", None) else float("nan")
-                for key, value in row.items()
-            }
-            for row in csv.DictReader(handle)
-        ]
-
-
-def write_metrics(run_dir: Path, metrics: dict[str, Any]) -> None:
-    write_json_atomic(run_dir / METRICS_FILE, metrics)
-
-
-def read_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / METRICS_FILE
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+        writer.writerow({key: _csv_number(value) for key, value in row.items()})
+    write_text_atomic(path, buffer.getvalue())
 
 
 def save_figure(figure: Any, path: Path) -> None:
@@ -155,19 +336,40 @@ def save_model(model: Any, path: Path) -> None:
         model.save(temporary_path)
 
 
-def resolve_model_path(run_or_model: Path) -> Path:
+def resolve_model_path(run_or_model: str | os.PathLike[str]) -> Path:
     """A run folder (or ``runs/latest``) to its ``model.keras``; a model file to itself."""
+    run_or_model = Path(run_or_model)
     if run_or_model.is_dir():
-        model_path = run_or_model / MODEL_FILE
+        model_path = RunFolder(run_or_model).model_file
         if not model_path.exists():
-            raise MnistCnnError(f"{run_or_model}: no {MODEL_FILE} in this run folder")
+            raise MnistCnnError(f"{run_or_model}: no {model_path.name} in this run folder")
         return model_path
     if not run_or_model.exists():
         raise MnistCnnError(f"{run_or_model}: no such run folder or model file")
     return run_or_model
 
 
-def _format_number(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
+def _csv_number(value: Any) -> Any:
+    """Six significant digits for floats: enough for a loss, readable in a table."""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _member_number(folder: Path) -> int:
+    return int(folder.name.split("-")[1])
+
+
+def _make_folder(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise MnistCnnError(f"{path}: not a folder") from None
+    except OSError as error:
+        raise MnistCnnError(f"{path}: cannot make this folder ({error.strerror})") from None
+
+
+def _keras_backend() -> str | None:
+    try:
+        import keras
+    except ImportError:
+        return None
+    return keras.backend.backend()

@@ -11,18 +11,15 @@ schedule position, and the history) is saved atomically after each epoch.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 
-from mnist_cnn.atomic_files import atomic_path, copy_atomic, write_json_atomic
 from mnist_cnn.augment import augmentation_layers, epoch_inputs
+from mnist_cnn.checkpoints import Checkpoints
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset
 from mnist_cnn.errors import MnistCnnError
@@ -34,12 +31,7 @@ from mnist_cnn.models import (
     steps_per_epoch,
 )
 from mnist_cnn.preprocess import to_model_input
-from mnist_cnn.run_folder import write_history
-
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-CHECKPOINT_FOLDER = "checkpoints"
-STATE_FILE = "state.json"
-BEST_MODEL_FILE = "best.keras"
+from mnist_cnn.run_folder import HISTORY_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -154,88 +146,6 @@ class ProgressBar(keras.callbacks.ProgbarLogger):
     def set_params(self, params: dict) -> None:
         super().set_params(params)
         self.epochs = self.total_epochs
-
-
-class Checkpoints:
-    """The training state of a run folder, saved after every epoch, crash-safe.
-
-    ``checkpoints/epoch-NNNN.keras`` holds the model with its optimizer state;
-    ``checkpoints/state.json`` names the newest complete one and holds the
-    history. The state file is written (atomically) only after its checkpoint
-    is complete, so whatever moment a run is killed, the state on disk points
-    at a whole checkpoint. With a validation split, ``best.keras`` keeps the
-    epoch with the best validation accuracy.
-    """
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.folder = run_dir / CHECKPOINT_FOLDER
-
-    @property
-    def state_path(self) -> Path:
-        return self.folder / STATE_FILE
-
-    def exists(self) -> bool:
-        return self.state_path.exists()
-
-    def read_state(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise MnistCnnError(
-                f"{self.run_dir}: no checkpoint to resume from "
-                f"(no {CHECKPOINT_FOLDER}/{STATE_FILE})"
-            ) from None
-        except json.JSONDecodeError as error:
-            raise MnistCnnError(f"{self.state_path}: not valid JSON ({error})") from None
-
-    def save(self, model: keras.Model, epoch: int, history: list[dict[str, float]]) -> None:
-        previous = self.read_state() if self.exists() else {}
-        checkpoint = self.folder / f"epoch-{epoch:04d}.keras"
-        with atomic_path(checkpoint) as temporary_path:
-            model.save(temporary_path)
-        best_accuracy = previous.get("best_val_accuracy")
-        best_epoch = previous.get("best_epoch")
-        accuracy = history[-1].get("val_accuracy", float("nan"))
-        if not np.isnan(accuracy) and (best_accuracy is None or accuracy > best_accuracy):
-            copy_atomic(checkpoint, self.run_dir / BEST_MODEL_FILE)  # the same bytes, no re-save
-            best_accuracy, best_epoch = accuracy, epoch
-        write_json_atomic(
-            self.state_path,
-            {
-                "epoch": epoch,
-                "checkpoint": checkpoint.name,
-                "best_val_accuracy": best_accuracy,
-                "best_epoch": best_epoch,
-                "history": history,
-            },
-        )
-        # The readable history, always in step with the newest checkpoint.
-        write_history(self.run_dir, history, HISTORY_COLUMNS)
-        for old in self.folder.glob("epoch-*.keras"):
-            if old != checkpoint:
-                old.unlink(missing_ok=True)
-
-    def member(self, index: int) -> Checkpoints:
-        """The checkpoints of ensemble member ``index``, in their own subfolder."""
-        return Checkpoints(self.run_dir / f"member-{index}")
-
-    def any_saved(self) -> bool:
-        """A state to resume from: this run's, or any ensemble member's."""
-        return self.exists() or any(self.run_dir.glob(f"member-*/{CHECKPOINT_FOLDER}/{STATE_FILE}"))
-
-    def best_epoch(self) -> int | None:
-        return self.read_state().get("best_epoch") if self.exists() else None
-
-    def restore(self) -> tuple[keras.Model, int, list[dict[str, float]]]:
-        """The model (with optimizer state), completed epochs, and history so far."""
-        state = self.read_state()
-        path = self.folder / state["checkpoint"]
-        try:
-            model = keras.saving.load_model(path, compile=True, safe_mode=True)
-        except Exception as error:
-            raise MnistCnnError(f"{path}: cannot load the checkpoint ({error})") from None
-        return model, int(state["epoch"]), list(state["history"])
 
 
 def train(

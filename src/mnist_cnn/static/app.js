@@ -124,7 +124,7 @@ function showAnswer(answer) {
     statusView.textContent = "No digit found.";
     return;
   }
-  digitView.textContent = answer.digit;
+  digitView.textContent = answer.name; // answer.digit is the class index
   const percent = (100 * answer.confidence).toFixed(1);
   statusView.textContent = answer.uncertain
     ? `Unsure: ${percent}% confident`

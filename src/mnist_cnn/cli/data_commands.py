@@ -1,0 +1,64 @@
+"""``mnist-cnn data`` and ``mnist-cnn show``: look at the dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mnist_cnn.cli.common import add_data_options, load_dataset
+from mnist_cnn.errors import MnistCnnError
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    data = subcommands.add_parser(
+        "data", help="load the dataset and print its shapes and class counts"
+    )
+    add_data_options(data)
+    data.set_defaults(handler=command_data)
+
+    show = subcommands.add_parser("show", help="write one image as a black-on-white PNG")
+    show.add_argument("--index", type=int, default=0, help="which image (default: 0)")
+    show.add_argument(
+        "--split", choices=("train", "test"), default="train", help="which set (default: train)"
+    )
+    show.add_argument(
+        "--out", type=Path, default=None, help="PNG to write (default: sample-<split>-<index>.png)"
+    )
+    add_data_options(show)
+    show.set_defaults(handler=command_show)
+
+
+def command_data(arguments: argparse.Namespace) -> int:
+    import numpy as np
+
+    dataset = load_dataset(arguments)
+    print(f"source: {dataset.source}")
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        array = getattr(dataset, name)
+        print(f"{name:13s} shape {array.shape!s:16s} dtype {array.dtype}")
+    train_counts = np.bincount(dataset.train_labels, minlength=dataset.num_classes)
+    test_counts = np.bincount(dataset.test_labels, minlength=dataset.num_classes)
+    print(f"{'class':>8s} {'train':>7s} {'test':>7s}")
+    for index, class_name in enumerate(dataset.class_names):
+        print(f"{class_name:>8s} {train_counts[index]:7d} {test_counts[index]:7d}")
+    return 0
+
+
+def command_show(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.plots import sample_figure
+    from mnist_cnn.run_folder import save_figure
+
+    dataset = load_dataset(arguments)
+    images = dataset.train_images if arguments.split == "train" else dataset.test_images
+    labels = dataset.train_labels if arguments.split == "train" else dataset.test_labels
+    if not -len(images) <= arguments.index < len(images):
+        raise MnistCnnError(
+            f"--index {arguments.index} is out of range: the {arguments.split} set has "
+            f"{len(images)} images"
+        )
+    label = dataset.class_names[labels[arguments.index]]
+    out = arguments.out or Path(f"sample-{arguments.split}-{arguments.index}.png")
+    title = f"{arguments.split}[{arguments.index}]: {label}"
+    save_figure(sample_figure(images[arguments.index], title), out)
+    print(f"wrote {out} ({arguments.split} image {arguments.index}, label {label})")
+    return 0

@@ -1,0 +1,126 @@
+"""``mnist-cnn predict``: read the digits in people's own pictures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mnist_cnn.cli.common import DEFAULT_RUN, add_inference_options, load_classifier, print_error
+
+EXIT_SOME_FAILED = 1
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    predict = subcommands.add_parser(
+        "predict",
+        help="read digits in your own pictures (photos, drawings) or .npy arrays",
+        description=(
+            "Read handwritten digits. Pictures are made MNIST-like first: inverted if dark "
+            "on light, lighting evened out, cropped, scaled into 20x20 and centred by mass. "
+            "Exit code 0 when every input was answered, 1 when some failed, 2 for usage errors."
+        ),
+    )
+    predict.add_argument(
+        "paths", nargs="+", type=Path,
+        help="image files (PNG, JPEG, BMP, GIF, TIFF, WebP), folders, or .npy arrays",
+    )  # fmt: skip
+    predict.add_argument(
+        "--model", type=Path, default=DEFAULT_RUN,
+        help=f"run folder or model file (default: {DEFAULT_RUN})",
+    )  # fmt: skip
+    add_inference_options(predict, "keras, or onnx for a fast start without TensorFlow")
+    output = predict.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (default: a table)")
+    output.add_argument("--csv", action="store_true", help="print CSV (default: a table)")
+    predict.add_argument(
+        "--multi", action="store_true",
+        help="read several digits, left to right, as one number (default: one digit)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--show-preprocessed", type=Path, default=None, metavar="OUT.png",
+        help="write a strip of the 28x28 images the model saw (default: none)",
+    )  # fmt: skip
+    predict.set_defaults(handler=command_predict)
+
+
+def command_predict(arguments: argparse.Namespace) -> int:
+    import csv
+    import json
+
+    from mnist_cnn.prediction import answer_pictures, read_pictures
+
+    classifier = load_classifier(arguments.model, arguments.engine)
+    answers = answer_pictures(
+        read_pictures(arguments.paths),
+        classifier,
+        multi=arguments.multi,
+        min_confidence=arguments.min_confidence,
+    )
+    for answer in answers:
+        if answer.error:
+            print_error(answer.error)
+
+    if arguments.json:
+        print(json.dumps([answer.to_dict() for answer in answers], indent=2))
+    elif arguments.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["file", "digit", "confidence", "uncertain", "top3", "note"])
+        for answer in answers:
+            writer.writerow(_csv_row(answer))
+    else:
+        print(_answers_table(answers))
+
+    if arguments.show_preprocessed:
+        _write_preprocessed(answers, arguments.show_preprocessed)
+    return EXIT_SOME_FAILED if any(answer.error for answer in answers) else 0
+
+
+def _write_preprocessed(answers, out: Path) -> None:
+    from mnist_cnn.plots import preprocessed_strip_figure
+    from mnist_cnn.run_folder import save_figure
+
+    shown = [(answer.name, digit) for answer in answers for digit in answer.digits]
+    if shown:
+        figure = preprocessed_strip_figure(
+            [digit.image for _, digit in shown],
+            [f"{Path(name).name}: {digit.digit}" for name, digit in shown],
+        )
+        save_figure(figure, out)
+        print(f"wrote {out}", file=sys.stderr)
+
+
+def _csv_row(answer) -> list:
+    if answer.error:
+        return [answer.name, "", "", "", "", answer.error]
+    if not answer.digits:
+        return [answer.name, "", "", "", "", answer.reason]
+    top = " ".join(f"{name}:{p:.4f}" for name, p in answer.digits[0].top)
+    return [answer.name, answer.text, f"{answer.confidence:.4f}", answer.uncertain, top, ""]
+
+
+def _answers_table(answers) -> str:
+    from mnist_cnn.errors import one_line
+
+    names = [one_line(answer.name) for answer in answers]
+    width = max([4, *(len(name) for name in names)])
+
+    def row(name: str, digit: str, confidence: str, note: str) -> str:
+        return f"{name:{width}s}  {digit:>6s}  {confidence:>10s}  {note}"
+
+    lines = [row("file", "digit", "confidence", "top 3")]
+    for name, answer in zip(names, answers, strict=True):
+        if answer.error:
+            lines.append(row(name, "-", "-", "error (see above)"))
+        elif not answer.digits:
+            lines.append(row(name, "-", "-", answer.reason or ""))
+        else:
+            flag = "  (uncertain)" if answer.uncertain else ""
+            if len(answer.digits) == 1:
+                note = "  ".join(f"{label} {100 * p:.1f}%" for label, p in answer.digits[0].top)
+            else:
+                note = "digits " + " ".join(
+                    f"{d.digit}:{100 * d.confidence:.0f}%" for d in answer.digits
+                )
+            lines.append(row(name, answer.text, f"{100 * answer.confidence:.1f}%", note + flag))
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""``evaluate``, ``report``, ``compare`` and ``export``: work on finished runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mnist_cnn.cli.common import (
+    add_data_options,
+    add_run_argument,
+    data_path,
+    load_dataset,
+    quiet_tensorflow,
+)
+from mnist_cnn.errors import MnistCnnError
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    evaluate = subcommands.add_parser(
+        "evaluate",
+        help="test metrics, per-class table, confusion matrix, worst errors and calibration",
+    )
+    add_run_argument(evaluate, "run folder or .keras model file")
+    evaluate.add_argument(
+        "--out-dir", type=Path, default=None,
+        help="where to write the files (default: the run folder, or the model's folder)",
+    )  # fmt: skip
+    add_data_options(evaluate)
+    evaluate.set_defaults(handler=command_evaluate)
+
+    report = subcommands.add_parser(
+        "report", help="write report.html, one self-contained page about a run"
+    )
+    add_run_argument(report, "run folder")
+    report.add_argument(
+        "--reevaluate", action="store_true",
+        help="evaluate again even if evaluation.json exists (default: reuse it)",
+    )  # fmt: skip
+    add_data_options(report)
+    report.set_defaults(handler=command_report)
+
+    compare = subcommands.add_parser("compare", help="compare runs in a table and one figure")
+    compare.add_argument("runs", nargs="+", type=Path, help="run folders to compare")
+    compare.add_argument(
+        "--out", type=Path, default=Path("comparison.png"),
+        help="figure of the validation curves (default: comparison.png)",
+    )  # fmt: skip
+    compare.set_defaults(handler=command_compare)
+
+    export = subcommands.add_parser("export", help="write the model as ONNX or a SavedModel")
+    add_run_argument(export, "run folder or .keras model file")
+    export.add_argument(
+        "--format", choices=("onnx", "saved_model"), default="onnx",
+        help="onnx (model.onnx) or saved_model (a TensorFlow SavedModel folder) (default: onnx)",
+    )  # fmt: skip
+    export.add_argument(
+        "--out", type=Path, default=None, help="where to write (default: inside the run folder)"
+    )
+    export.add_argument(
+        "--check", type=int, default=1000, metavar="N",
+        help="compare ONNX with Keras on the first N test images, 0 to skip (default: 1000)",
+    )  # fmt: skip
+    add_data_options(export)
+    export.set_defaults(handler=command_export)
+
+
+def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
+    from mnist_cnn.pipeline import evaluate_run
+    from mnist_cnn.run_folder import resolve_model_path
+
+    resolve_model_path(run)  # a missing model is reported before the data is loaded
+    quiet_tensorflow()
+    return evaluate_run(
+        run, load_dataset(arguments), out_dir, use_run_class_names=arguments.class_names is None
+    )
+
+
+def command_evaluate(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.report import format_evaluation
+
+    analysis, out_dir = _evaluate(arguments, arguments.run, arguments.out_dir)
+    print(format_evaluation(analysis.to_dict()))
+    print(
+        f"wrote evaluation.json, confusion_matrix.png, misclassified.png and "
+        f"calibration.png to {out_dir}"
+    )
+    return 0
+
+
+def command_report(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.pipeline import write_report
+    from mnist_cnn.run_folder import RunFolder
+
+    run = RunFolder(arguments.run)
+    if not run.path.is_dir():
+        raise MnistCnnError(f"{run.path}: no such run folder")
+    if arguments.reevaluate or not run.evaluation_file.exists():
+        _evaluate(arguments, run.path)
+    print(f"wrote {write_report(run.path)}")
+    return 0
+
+
+def command_compare(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.plots import comparison_figure
+    from mnist_cnn.report import comparison_rows, format_comparison
+    from mnist_cnn.run_folder import save_figure
+
+    rows = comparison_rows(arguments.runs)
+    print(format_comparison(rows))
+    save_figure(comparison_figure([(row["run"], row["history"]) for row in rows]), arguments.out)
+    print(f"wrote {arguments.out}")
+    return 0
+
+
+def command_export(arguments: argparse.Namespace) -> int:
+    quiet_tensorflow()
+    from mnist_cnn.engines import load_model, load_onnx_classifier
+    from mnist_cnn.export import engine_agreement, export_model
+
+    path = export_model(arguments.run, arguments.format, arguments.out)
+    print(f"wrote {path}")
+    if arguments.format == "onnx" and arguments.check:
+        from mnist_cnn.data import load_mnist
+        from mnist_cnn.prediction import predict_probabilities
+        from mnist_cnn.preprocess import to_model_input
+
+        images = to_model_input(load_mnist(data_path(arguments)).test_images[: arguments.check])
+        keras_output = predict_probabilities(load_model(arguments.run), images)
+        onnx_output = load_onnx_classifier(path).probabilities(images)
+        difference, agreement = engine_agreement(keras_output, onnx_output)
+        print(
+            f"checked on {len(images)} test images: largest probability difference "
+            f"{difference:.1e}, same digit for {100 * agreement:.2f}%"
+        )
+    return 0

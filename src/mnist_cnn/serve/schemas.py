@@ -1,0 +1,123 @@
+"""The API's request and response bodies as pydantic models.
+
+They validate what comes in and describe what goes out, so ``/docs`` shows
+the real shapes. The answer itself is built by ``prediction.Answer.to_dict``
+(the one builder, shared with ``predict --json``); ``AnswerResult`` describes
+it, and the API validates every answer against it on the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mnist_cnn.data import IMAGE_SIZE
+
+# Strict: JSON true and "12" are refused rather than read as 1 and 12.
+Pixel = Annotated[float, Field(ge=0, le=255, strict=True, allow_inf_nan=False)]
+PixelRow = Annotated[list[Pixel], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
+PixelGrid = Annotated[list[PixelRow], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
+
+
+class PixelsRequest(BaseModel):
+    """A drawn digit as numbers: 28 rows of 28 grey levels, 0 (black) to 255 (white ink)."""
+
+    pixels: PixelGrid = Field(
+        description="28 rows of 28 grey levels in [0, 255]; light ink on dark, as MNIST",
+        json_schema_extra={"example": [[0] * IMAGE_SIZE] * IMAGE_SIZE},
+    )
+
+
+class TopClass(BaseModel):
+    digit: int = Field(description="class index")
+    name: str = Field(description="the class's display name")
+    probability: float
+
+
+class DigitResult(BaseModel):
+    """One digit of a number read with multi=true."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digit: int = Field(description="class index of the digit read")
+    name: str = Field(description="display name of that class")
+    confidence: float = Field(description="probability of the class chosen")
+    uncertain: bool = Field(description="confidence under the server's threshold")
+    top: list[TopClass] = Field(description="the three most probable classes, best first")
+    probabilities: list[float] = Field(description="one per class, in class-index order")
+    box: list[int] = Field(description="[top, left, bottom, right] of the digit in the picture")
+    preprocessed: list[list[int]] | None = Field(
+        default=None, description="the 28x28 image the model saw, 0-255"
+    )
+
+
+class AnswerResult(BaseModel):
+    """The answer for one picture; every key is always there, null where it does not apply.
+
+    One digit fills ``digit`` ... ``preprocessed``; a number read with
+    multi=true fills ``number`` and ``digits`` and leaves those null; no digit
+    leaves both null and gives a ``reason``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(description="the uploaded file's name, or 'pixels' for JSON")
+    digit: int | None = Field(description="class index of the digit read")
+    name: str | None = Field(description="display name of that class")
+    confidence: float | None = Field(description="probability of the class chosen")
+    uncertain: bool | None = Field(description="confidence under the server's threshold")
+    top: list[TopClass] | None = Field(description="the three most probable classes, best first")
+    probabilities: list[float] | None = Field(description="one per class, in class-index order")
+    preprocessed: list[list[int]] | None = Field(
+        default=None, description="the 28x28 image the model saw, 0-255"
+    )
+    number: str | None = Field(description="all digits read, left to right, as one string")
+    digits: list[DigitResult] | None = Field(description="with multi=true: one entry per digit")
+    reason: str | None = Field(description="why there is no digit, e.g. 'no digit found'")
+    error: str | None = Field(description="a problem with this input (predict --json only)")
+
+
+class ErrorDetail(BaseModel):
+    """Every error the API answers: one line naming the input and the problem."""
+
+    detail: str = Field(examples=["pixels[3]: 27 numbers, expected 28 rows of 28 numbers"])
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    model: str | None = Field(description="the run folder's name")
+    preset: str | None
+
+
+class ModelInfo(BaseModel):
+    """The served model's metadata; a caller's extra metadata keys pass through."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, description="the run folder's name")
+    file: str | None = Field(default=None, description="the model file, relative to its run")
+    engine: str | None = None
+    version: str | None = None
+    preset: str | None = None
+    test_accuracy: float | None = None
+    parameters: int | None = None
+    class_names: list[str]
+    input_shape: list[int]
+
+
+# FastAPI takes one body model per route; this one takes two content types, so
+# the request body is described here and parsed by the route itself.
+PREDICT_REQUEST_BODY: dict[str, Any] = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        "application/json": {"schema": PixelsRequest.model_json_schema()},
+    },
+    "required": True,
+}
