@@ -25,7 +25,6 @@ from mnist_cnn.errors import MnistCnnError, first_line
 if TYPE_CHECKING:
     import keras
 
-ONNX_FILE = "model.onnx"
 ENGINES = ("keras", "onnx")
 
 # Bounds on a .keras archive, read from its zip directory before Keras opens it.
@@ -75,15 +74,18 @@ def resolve_model_file(
 
 def resolve_keras_path(run_or_model: str | os.PathLike[str]) -> Path:
     """A run folder to its ``model.keras``; a model file to itself."""
-    from mnist_cnn.run_folder import MODEL_FILE
+    from mnist_cnn.run_folder import RunFolder
 
-    return resolve_model_file(run_or_model, MODEL_FILE)
+    return resolve_model_file(run_or_model, RunFolder(run_or_model).model_file.name)
 
 
 def resolve_onnx_path(run_or_model: str | os.PathLike[str]) -> Path:
     """A run folder to its ``model.onnx`` (saying how to export one); a file to itself."""
+    from mnist_cnn.run_folder import RunFolder
+
+    file_name = RunFolder(run_or_model).onnx_file.name
     return resolve_model_file(
-        run_or_model, ONNX_FILE, f"mnist-cnn export {run_or_model} --format onnx"
+        run_or_model, file_name, f"mnist-cnn export {run_or_model} --format onnx"
     )
 
 

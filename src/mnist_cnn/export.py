@@ -21,10 +21,8 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn.atomic_files import atomic_path
-from mnist_cnn.engines import ONNX_FILE
 from mnist_cnn.errors import MnistCnnError
 
-SAVED_MODEL_FOLDER = "saved_model"
 FORMATS = ("onnx", "saved_model")
 # The largest probability difference an export may show against Keras. tf2onnx
 # stays within 1e-5 on the whole test set (tests/test_export.py); float32 sums
@@ -74,6 +72,7 @@ def export_model(
     no file behind.
     """
     from mnist_cnn.engines import load_model, resolve_keras_path
+    from mnist_cnn.run_folder import RunFolder
 
     if export_format not in FORMATS:
         raise MnistCnnError(f"unknown format {export_format!r}; choose {' or '.join(FORMATS)}")
@@ -104,7 +103,7 @@ def export_model(
             )
 
     if export_format == "onnx":
-        out = Path(out) if out is not None else model_path.parent / ONNX_FILE
+        out = Path(out) if out is not None else RunFolder(model_path.parent).onnx_file
         with atomic_path(out) as temporary_path:
             with warnings.catch_warnings():
                 # Keras's tf2onnx shim probes np.object, which numpy 2 warns about.
@@ -112,7 +111,7 @@ def export_model(
                 model.export(str(temporary_path), format="onnx", verbose=False)
             compare(_onnx_probability_function(temporary_path), out)
         return ExportResult(path=out, **comparison)
-    out = Path(out) if out is not None else model_path.parent / SAVED_MODEL_FOLDER
+    out = Path(out) if out is not None else RunFolder(model_path.parent).saved_model_folder
     _export_folder_atomically(
         model, out, lambda staged: compare(_saved_model_probability_function(staged), out)
     )
