@@ -260,3 +260,123 @@ def test_cli_data_prints_source_shapes_and_class_counts(tmp_path, tiny_arrays):
         ["1", "10", "4"],
         ["2", "10", "4"],
     ]
+
+
+def test_labels_far_from_zero_are_refused_in_one_line(tmp_path, tiny_arrays):
+    # Labels 200…209 would otherwise make a 210-class problem with 200 empty classes.
+    generator = np.random.default_rng(1)
+    arrays = {
+        "x_train": generator.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+        "y_train": (200 + np.arange(40) % 10).astype(np.uint8),
+        "x_test": generator.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        "y_test": (200 + np.arange(10)).astype(np.uint8),
+    }
+    path = write_npz(tmp_path / "data.npz", arrays)
+    with pytest.raises(MnistCnnError) as raised:
+        load_mnist(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert "y_train holds labels 200…209" in message
+    assert "every class present in the training set" in message
+    assert "use class names" in message
+
+
+def test_a_class_missing_from_training_is_refused_unless_named(tmp_path, tiny_arrays):
+    # Classes 0 and 2 only: class 1 has no training image.
+    arrays = _with(
+        tiny_arrays,
+        y_train=(np.arange(30) % 2 * 2).astype(np.uint8),
+        y_test=np.zeros(12, dtype=np.uint8),
+    )
+    path = write_npz(tmp_path / "gap.npz", arrays)
+    with pytest.raises(MnistCnnError, match="no images of class 1,"):
+        load_mnist(path)
+    # Named classes may have no training images yet; K is the number of names.
+    dataset = load_mnist(path, class_names=["zero", "one", "two", "three"])
+    assert dataset.num_classes == 4
+
+
+def test_test_labels_must_be_below_the_named_class_count(tmp_path, tiny_arrays):
+    path = write_npz(tmp_path / "three.npz", _with(tiny_arrays, y_test=np.full(12, 4, np.uint8)))
+    with pytest.raises(MnistCnnError, match="y_test has label 4 but the class ids run from 0 to 3"):
+        load_mnist(path, class_names=["a", "b", "c", "d"])
+
+
+def test_ten_class_data_in_fashion_mnist_layout_loads(tmp_path, mnist):
+    # Fashion-MNIST has MNIST's layout and labels 0…9; real MNIST arrays stand in for it.
+    arrays = {
+        "x_train": mnist.train_images[:2000],
+        "y_train": mnist.train_labels[:2000],
+        "x_test": mnist.test_images[:500],
+        "y_test": mnist.test_labels[:500],
+    }
+    names = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat"]
+    names += ["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    dataset = load_mnist(write_idx_folder(tmp_path / "fashion", arrays, ".gz"), class_names=names)
+    assert dataset.num_classes == 10 and dataset.class_names[-1] == "Ankle boot"
+    assert mnist.num_classes == 10
+
+
+def write_idx_header(path, magic, shape, data=b""):
+    header = magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
+    payload = header + data
+    path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize(
+    "shape",
+    [(2**31, 2**31, 28), (2**32 - 1, 2**32 - 1, 2**32 - 1), (3000, 28, 28)],
+    ids=["2^31x2^31", "all-max", "more-than-the-file"],
+)
+def test_idx_dimensions_beyond_the_file_are_one_line(tmp_path, tiny_arrays, shape, suffix):
+    folder = write_idx_folder(tmp_path / "idx", tiny_arrays)
+    name = IDX_NAMES["x_train"]
+    (folder / name).unlink()
+    path = folder / f"{name}{suffix}"
+    write_idx_header(path, 0x00000803, shape, bytes(1000))
+    with pytest.raises(MnistCnnError) as raised:
+        load_mnist(folder)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert f"shape {shape}" in message
+
+
+def test_gzip_bomb_idx_is_refused_before_inflating(tmp_path, tiny_arrays, monkeypatch):
+    import tracemalloc
+
+    # 64 MB of zeros behind a header claiming 80k images: 64 KB on disk.
+    monkeypatch.setattr("mnist_cnn.data.MAX_IDX_BYTES", 8 << 20)
+    folder = write_idx_folder(tmp_path / "idx", tiny_arrays)
+    (folder / IDX_NAMES["x_train"]).unlink()
+    write_idx_header(
+        folder / f"{IDX_NAMES['x_train']}.gz", 0x00000803, (80_000, 28, 28), bytes(64 << 20)
+    )
+    tracemalloc.start()
+    with pytest.raises(MnistCnnError, match="more than the 8,388,608 an IDX file may hold"):
+        load_mnist(folder)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplog):
+    # A cache "folder" that is a file: writing under it fails after the data loaded fine.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    with caplog.at_level("WARNING", logger="mnist_cnn"):
+        dataset = load_mnist(cache_dir=blocker, allow_download=False)
+    assert dataset.train_images.shape == (60_000, 28, 28)
+    (record,) = [record for record in caplog.records if record.name == "mnist_cnn"]
+    assert record.levelname == "WARNING"
+    assert f"could not write the MNIST cache {blocker / CACHE_FILE_NAME}" in record.getMessage()
+    assert "\n" not in record.getMessage()
+
+
+def test_cli_with_an_unwritable_cache_still_works(tmp_path):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("")
+    result = run_cli("data", env={"XDG_CACHE_HOME": str(blocker)})
+    assert result.returncode == 0, result.stderr
+    assert "could not write the MNIST cache" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -168,3 +168,16 @@ def test_compare_missing_run(tmp_path):
     result = run_cli("compare", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "nope: no such run folder" in result.stderr
+
+
+def test_accuracy_is_one_definition_and_empty_is_nan():
+    from mnist_cnn.evaluation import accuracy
+
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]], dtype=np.float32)
+    assert accuracy(probabilities, np.array([0, 1, 1])) == pytest.approx(2 / 3)
+    evaluation = evaluation_from_predictions(
+        Predictions.from_probabilities(probabilities), np.array([0, 1, 1])
+    )
+    assert evaluation.accuracy == accuracy(probabilities, np.array([0, 1, 1]))
+    # No images: NaN, without numpy's "mean of empty slice" warning.
+    assert np.isnan(accuracy(np.zeros((0, 2), dtype=np.float32), np.zeros(0, dtype=np.int64)))

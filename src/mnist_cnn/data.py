@@ -12,9 +12,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
+import math
 import os
 import pickle
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn.atomic_files import atomic_path
-from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.errors import MnistCnnError, first_line
 
 IMAGE_SIZE = 28
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -44,6 +47,12 @@ BUNDLED_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e14
 # of the real MNIST: a cache that fails it was damaged or replaced.
 MNIST_CONTENT_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
 CACHE_FILE_NAME = "mnist.npz"
+# The most data one IDX file may declare. MNIST's training images are 47 MB; 2 GiB
+# is 2.7 million 28x28 images. A header is read before the data, so a file that
+# claims more (or a .gz that would inflate to more) is refused without reading it.
+MAX_IDX_BYTES = 2 << 30
+
+logger = logging.getLogger("mnist_cnn")
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,16 @@ def load_mnist(
         )
     dataset = _make_dataset(arrays, source=source, class_names=class_names)
     # Only checked data reaches the cache: both sources above verify a hash.
-    write_npz_atomic(cache_file, arrays)
+    try:
+        write_npz_atomic(cache_file, arrays)
+    except OSError as error:
+        # The data loaded fine; a cache that cannot be written only costs the
+        # conversion again next time, so it is a warning, not a failure.
+        logger.warning(
+            "could not write the MNIST cache %s (%s); going on without it",
+            cache_file,
+            first_line(error),
+        )
     return dataset
 
 
@@ -148,7 +166,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     except MnistCnnError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise MnistCnnError(f"{path}: not a readable .npz file ({error})") from None
+        raise MnistCnnError(f"{path}: not a readable .npz file ({first_line(error)})") from None
 
 
 def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
@@ -167,35 +185,52 @@ def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) of unsigned bytes."""
+    """Read one IDX file (optionally gzipped) of unsigned bytes.
+
+    The header is read first and the data only as far as it declares, so a
+    header claiming more than ``MAX_IDX_BYTES`` (or more than the file holds) is
+    refused in one line before any large read, and a gzip bomb inflates no
+    further than the header's promise.
+    """
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as compressed:
-                raw = compressed.read()
-        else:
-            raw = path.read_bytes()
-    except (OSError, EOFError) as error:
-        raise MnistCnnError(f"{path}: cannot read ({error})") from None
-    if len(raw) < 4:
-        raise MnistCnnError(f"{path}: truncated IDX file ({len(raw)} bytes, no header)")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as stream:
+            start = stream.read(4)
+            if len(start) < 4:
+                raise MnistCnnError(f"{path}: truncated IDX file ({len(start)} bytes, no header)")
+            magic = int.from_bytes(start, "big")
+            if magic != expected_magic:
+                raise MnistCnnError(
+                    f"{path}: wrong IDX magic number 0x{magic:08x}, expected 0x{expected_magic:08x}"
+                )
+            rank = magic & 0xFF
+            dimensions = stream.read(4 * rank)
+            if len(dimensions) < 4 * rank:
+                raise MnistCnnError(f"{path}: truncated IDX file (header cut short)")
+            shape = tuple(
+                int.from_bytes(dimensions[4 * axis : 4 * axis + 4], "big") for axis in range(rank)
+            )
+            # math.prod of Python ints cannot overflow, unlike np.prod's int64.
+            size = math.prod(shape)
+            header_size = 4 + 4 * rank
+            if size > MAX_IDX_BYTES:
+                raise MnistCnnError(
+                    f"{path}: the IDX header claims shape {shape}, {size:,} bytes of data, "
+                    f"more than the {MAX_IDX_BYTES:,} an IDX file may hold here"
+                )
+            if path.suffix != ".gz" and path.stat().st_size < header_size + size:
+                raise MnistCnnError(
+                    f"{path}: truncated IDX file ({path.stat().st_size} bytes, the header "
+                    f"promises {header_size + size:,} for shape {shape})"
+                )
+            raw = stream.read(size)
+    except (OSError, EOFError, zlib.error) as error:
+        raise MnistCnnError(f"{path}: cannot read ({first_line(error)})") from None
+    if len(raw) < size:
         raise MnistCnnError(
-            f"{path}: wrong IDX magic number 0x{magic:08x}, expected 0x{expected_magic:08x}"
+            f"{path}: truncated IDX file ({header_size + len(raw)} bytes, the header "
+            f"promises {header_size + size:,} for shape {shape})"
         )
-    rank = magic & 0xFF
-    header_size = 4 + 4 * rank
-    if len(raw) < header_size:
-        raise MnistCnnError(f"{path}: truncated IDX file (header cut short)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * axis : 8 + 4 * axis], "big") for axis in range(rank))
-    expected_size = header_size + int(np.prod(shape))
-    if len(raw) < expected_size:
-        raise MnistCnnError(
-            f"{path}: truncated IDX file ({len(raw)} bytes, the header promises {expected_size})"
-        )
-    return np.frombuffer(
-        raw, dtype=np.uint8, count=int(np.prod(shape)), offset=header_size
-    ).reshape(shape)
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -330,26 +365,56 @@ def _make_dataset(
                 f"(found {labels.min()}..{labels.max()}, expected 0..255)"
             )
 
-    num_classes = int(arrays["y_train"].max()) + 1
-    if class_names is not None:
-        class_names = tuple(class_names)
-        if len(class_names) < num_classes:
-            raise MnistCnnError(
-                f"{source}: labels out of range, label {num_classes - 1} found "
-                f"but only {len(class_names)} class names given"
-            )
-        num_classes = len(class_names)
-    if int(arrays["y_test"].max()) >= num_classes:
-        raise MnistCnnError(
-            f"{source}: labels out of range, y_test has label {int(arrays['y_test'].max())} "
-            f"but the training labels only go up to {num_classes - 1}"
-        )
-    names = class_names or tuple(str(index) for index in range(num_classes))
+    names = _class_names(arrays, source=source, class_names=class_names)
     return Dataset(
         train_images=arrays["x_train"],
         train_labels=arrays["y_train"].astype(np.uint8),
         test_images=arrays["x_test"],
         test_labels=arrays["y_test"].astype(np.uint8),
         source=source,
-        class_names=tuple(names),
+        class_names=names,
     )
+
+
+def _class_names(
+    arrays: dict[str, np.ndarray], *, source: str, class_names: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The K class names, once the labels are checked to be class ids 0..K-1.
+
+    Class ids run from 0 to K-1. Without class names, K is one more than the
+    largest training label and every class 0..K-1 must occur in the training
+    set: labels 200..209 would otherwise make 200 empty classes, a model with
+    210 outputs that can never learn them (45 s and 5.1 GB before anything
+    failed). Class names declare K themselves, for classes with no training
+    images yet. Test labels must be below K either way.
+    """
+    train_labels = arrays["y_train"]
+    low, high = int(train_labels.min()), int(train_labels.max())
+    if class_names is not None:
+        names = tuple(str(name) for name in class_names)
+        if high >= len(names):
+            raise MnistCnnError(
+                f"{source}: labels out of range, y_train holds labels {low}…{high} "
+                f"but only {len(names)} class names given (class ids run from 0 to "
+                f"{len(names) - 1})"
+            )
+    else:
+        counts = np.bincount(train_labels.astype(np.int64), minlength=high + 1)
+        missing = np.flatnonzero(counts == 0)
+        if len(missing):
+            shown = ", ".join(str(index) for index in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise MnistCnnError(
+                f"{source}: labels out of range, y_train holds labels {low}…{high} with no "
+                f"images of class {shown}{more}, but class ids must run from 0 to K−1 with "
+                "every class present in the training set (use class names to declare more "
+                "classes)"
+            )
+        names = tuple(str(index) for index in range(high + 1))
+    test_high = int(arrays["y_test"].max())
+    if test_high >= len(names):
+        raise MnistCnnError(
+            f"{source}: labels out of range, y_test has label {test_high} "
+            f"but the class ids run from 0 to {len(names) - 1}"
+        )
+    return names

@@ -3,10 +3,16 @@
 A ``Classifier`` is a name, the class names, and a function from model inputs
 (N, 28, 28, 1) float32 in [0, 1] to (N, classes) probabilities. ``predict``
 and ``serve`` use only that, so the ONNX engine never imports TensorFlow.
+
+Every file from the user is checked before a library opens it: a ``.keras``
+archive by its zip directory (``check_keras_archive``), an ONNX model by its
+declared inputs and outputs.
 """
 
 from __future__ import annotations
 
+import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +20,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.errors import MnistCnnError, first_line
 
 if TYPE_CHECKING:
     import keras
 
-ONNX_FILE = "model.onnx"
+ENGINES = ("keras", "onnx")
+
+# Bounds on a .keras archive, read from its zip directory before Keras opens it.
+# The largest model this project makes (best's 5-member ensemble) is about 20 MB,
+# and Keras stores weights uncompressed; 1 GiB leaves fifty times that.
+MAX_ARCHIVE_BYTES = 1 << 30
+# Keras parses config.json whole; ours are tens of kilobytes.
+MAX_CONFIG_BYTES = 16 << 20
+# Weights barely compress (float32 noise), so a large member that shrank over
+# 100:1 is mostly zeros: a bomb, not a model. Small members (JSON) may compress well.
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECKED_FROM_BYTES = 1 << 20
 
 ProbabilityFunction = Callable[[np.ndarray], np.ndarray]
 
@@ -31,13 +48,99 @@ class Classifier:
     name: str  # where it came from, for messages
     class_names: tuple[str, ...]
     probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
+    # Nothing reads it and the engines no longer fill it; serve's Batcher.as_classifier
+    # still copies it, so it goes when that line does.
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_model_file(
+    run_or_model: str | os.PathLike[str], file_name: str, how_to_make: str | None = None
+) -> Path:
+    """A run folder (or ``runs/latest``) to its ``file_name``; a model file to itself.
+
+    ``how_to_make``: the command that makes a missing file, added to the message.
+    """
+    run_or_model = Path(run_or_model)
+    if run_or_model.is_dir():
+        path = run_or_model / file_name
+        if not path.exists():
+            hint = f"; make it with '{how_to_make}'" if how_to_make else ""
+            raise MnistCnnError(f"{run_or_model}: no {file_name} in this run folder{hint}")
+        return path
+    if not run_or_model.exists():
+        raise MnistCnnError(f"{run_or_model}: no such run folder or model file")
+    return run_or_model
+
+
+def resolve_keras_path(run_or_model: str | os.PathLike[str]) -> Path:
+    """A run folder to its ``model.keras``; a model file to itself."""
+    from mnist_cnn.run_folder import RunFolder
+
+    return resolve_model_file(run_or_model, RunFolder(run_or_model).model_file.name)
+
+
+def resolve_onnx_path(run_or_model: str | os.PathLike[str]) -> Path:
+    """A run folder to its ``model.onnx`` (saying how to export one); a file to itself."""
+    from mnist_cnn.run_folder import RunFolder
+
+    file_name = RunFolder(run_or_model).onnx_file.name
+    return resolve_model_file(
+        run_or_model, file_name, f"mnist-cnn export {run_or_model} --format onnx"
+    )
+
+
+def check_keras_archive(path: str | os.PathLike[str]) -> Path:
+    """Refuse a ``.keras`` file that is no zip or would unpack to too much, in one line.
+
+    Reads only the zip's central directory, never a member, so a 4 MB archive
+    declaring 4 GiB is refused in milliseconds. The declared sizes are what
+    ``zipfile`` later allows itself to inflate, so checking them bounds what
+    Keras can unpack. Returns the path, for chaining.
+    """
+    path = Path(path)
+
+    def refuse(reason: str) -> MnistCnnError:
+        return MnistCnnError(f"{path}: not a loadable Keras model ({reason})")
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        raise refuse("not a zip archive, as a .keras file is") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise refuse(f"cannot read the archive: {first_line(error)}") from None
+    total = sum(member.file_size for member in members)
+    if total > MAX_ARCHIVE_BYTES:
+        raise refuse(
+            f"the archive declares {_size(total)} once unpacked, over the "
+            f"{_size(MAX_ARCHIVE_BYTES)} allowed for a model"
+        )
+    for member in members:
+        if member.filename == "config.json" and member.file_size > MAX_CONFIG_BYTES:
+            raise refuse(
+                f"its config.json declares {_size(member.file_size)}, over the "
+                f"{_size(MAX_CONFIG_BYTES)} allowed"
+            )
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise refuse(
+                f"{member.filename} would inflate {ratio:,.0f}:1 to {_size(member.file_size)}, "
+                f"more than the {MAX_COMPRESSION_RATIO}:1 a model's weights can compress"
+            )
+    return path
+
+
+def _size(byte_count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if byte_count >= scale:
+            return f"{byte_count / scale:.1f} {unit}"
+    return f"{byte_count} bytes"
 
 
 def keras_probability_function(
     model: keras.Model, batch_size: int = 1000, *, compiled: bool = False
 ) -> ProbabilityFunction:
-    """Calls the model directly on batches; ``compiled``: as one graph on TensorFlow.
+    """Calls the model directly on batches; ``compiled``: as one compiled function.
 
     ``model.predict`` builds a data pipeline per call, which costs milliseconds
     for a single image; a direct call does not. Run eagerly, though, every layer
@@ -47,20 +150,24 @@ def keras_probability_function(
     second or so, which pays only when the function is kept and called again
     (a loaded classifier), not for one call. ``reduce_retracing`` traces once
     more for a new batch size, then reuses one graph for all sizes.
+
+    On JAX the same idea is ``jax.jit`` of the model's stateless call (untested
+    here: JAX is not installed on the machines these figures come from). The
+    PyTorch backend runs eagerly.
     """
     import keras
 
-    def call(batch: np.ndarray) -> Any:
-        return model(batch, training=False)
-
+    call: Callable[[np.ndarray], Any] = _eager_call(model)
     if compiled and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         call = tf.function(call, reduce_retracing=True)
+    elif compiled and keras.backend.backend() == "jax":
+        call = _jax_compiled_call(model)
 
     def probabilities(model_inputs: np.ndarray) -> np.ndarray:
         batches = [
-            np.asarray(call(model_inputs[start : start + batch_size]))
+            keras.ops.convert_to_numpy(call(model_inputs[start : start + batch_size]))
             for start in range(0, len(model_inputs), batch_size)
         ]
         if not batches:
@@ -70,21 +177,46 @@ def keras_probability_function(
     return probabilities
 
 
-def load_model(run_or_model: Path) -> Any:
+def _eager_call(model: keras.Model) -> Callable[[np.ndarray], Any]:
+    def call(batch: np.ndarray) -> Any:
+        return model(batch, training=False)
+
+    return call
+
+
+def _jax_compiled_call(model: keras.Model) -> Callable[[np.ndarray], Any]:
+    """``model.stateless_call`` under ``jax.jit``, with the weights as they are now."""
+    import jax
+
+    trainable = [variable.value for variable in model.trainable_variables]
+    non_trainable = [variable.value for variable in model.non_trainable_variables]
+
+    @jax.jit
+    def stateless(trainable: Any, non_trainable: Any, batch: Any) -> Any:
+        outputs, _ = model.stateless_call(trainable, non_trainable, batch, training=False)
+        return outputs
+
+    def call(batch: np.ndarray) -> Any:
+        return stateless(trainable, non_trainable, batch)
+
+    return call
+
+
+def load_model(run_or_model: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` model in Keras's safe mode (no Lambda layers, no code).
 
-    The input must be (N, 28, 28, 1); anything else is refused with one line.
+    The archive is checked first (``check_keras_archive``); the input must be
+    (N, 28, 28, 1). Anything else is refused with one line.
     """
     import keras
 
-    from mnist_cnn.run_folder import resolve_model_path
-
-    model_path = resolve_model_path(Path(run_or_model))
+    model_path = check_keras_archive(resolve_keras_path(run_or_model))
     try:
         model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MnistCnnError(f"{model_path}: not a loadable Keras model ({reason[:200]})") from None
+        raise MnistCnnError(
+            f"{model_path}: not a loadable Keras model ({first_line(error)})"
+        ) from None
     input_shape = tuple(model.input_shape[1:])
     if input_shape != (28, 28, 1):
         raise MnistCnnError(
@@ -93,27 +225,20 @@ def load_model(run_or_model: Path) -> Any:
     return model
 
 
-def resolve_onnx_path(run_or_model: Path) -> Path:
-    if run_or_model.is_dir():
-        path = run_or_model / ONNX_FILE
-        if not path.exists():
-            raise MnistCnnError(
-                f"{run_or_model}: no {ONNX_FILE}; make it with "
-                f"'mnist-cnn export {run_or_model} --format onnx'"
-            )
-        return path
-    if not run_or_model.exists():
-        raise MnistCnnError(f"{run_or_model}: no such run folder or model file")
-    return run_or_model
+def load_onnx_classifier(
+    run_or_model: str | os.PathLike[str], threads: int | None = None
+) -> Classifier:
+    """An ONNX Runtime session as a ``Classifier``. Never imports TensorFlow.
 
-
-def load_onnx_classifier(run_or_model: Path, threads: int | None = None) -> Classifier:
-    """An ONNX Runtime session as a ``Classifier``. Never imports TensorFlow."""
+    The model must take one (N, 28, 28, 1) float input and give one (N, classes)
+    float output; anything else is refused with one line when it is loaded,
+    not on the first request.
+    """
     import onnxruntime
 
     from mnist_cnn.run_folder import RunFolder
 
-    path = resolve_onnx_path(Path(run_or_model))
+    path = resolve_onnx_path(run_or_model)
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
@@ -123,43 +248,68 @@ def load_onnx_classifier(run_or_model: Path, threads: int | None = None) -> Clas
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
         )
     except Exception as error:  # onnxruntime raises its own error types
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MnistCnnError(f"{path}: not a loadable ONNX model ({reason[:200]})") from None
-    (model_input,) = session.get_inputs()
-    if list(model_input.shape[1:]) != [28, 28, 1]:
-        raise MnistCnnError(
-            f"{path}: the model takes input of shape {tuple(model_input.shape[1:])}, "
-            "expected (28, 28, 1)"
-        )
-    classes = int(session.get_outputs()[0].shape[-1])
-    input_name = model_input.name
+        raise MnistCnnError(f"{path}: not a loadable ONNX model ({first_line(error)})") from None
+    input_name, classes = _check_onnx_signature(session, path)
 
     def probabilities(model_inputs: np.ndarray) -> np.ndarray:
         if len(model_inputs) == 0:
             return np.zeros((0, classes), dtype=np.float32)
         (output,) = session.run(None, {input_name: model_inputs.astype(np.float32, copy=False)})
-        return output
+        return output.astype(np.float32, copy=False)
 
     return Classifier(
         name=str(path),
         class_names=RunFolder(path.parent).read_class_names(classes),
         probabilities=probabilities,
-        metadata={"engine": "onnx"},
     )
 
 
-def load_classifier(run_or_model: Path, engine: str = "keras") -> Classifier:
+def _check_onnx_signature(session: Any, path: Path) -> tuple[str, int]:
+    """The input's name and the number of classes, once the signature is ours."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        names = ", ".join(model_input.name for model_input in inputs)
+        raise MnistCnnError(
+            f"{path}: the model takes {len(inputs)} inputs ({names}), expected one image batch"
+        )
+    if len(outputs) != 1:
+        names = ", ".join(output.name for output in outputs)
+        raise MnistCnnError(
+            f"{path}: the model gives {len(outputs)} outputs ({names}), "
+            "expected one (N, classes) array of probabilities"
+        )
+    (model_input,), (output,) = inputs, outputs
+    if list(model_input.shape[1:]) != [28, 28, 1] or model_input.type != "tensor(float)":
+        raise MnistCnnError(
+            f"{path}: the model takes {model_input.type} of shape "
+            f"{tuple(model_input.shape)}, expected float (N, 28, 28, 1)"
+        )
+    shape = list(output.shape)
+    if (
+        output.type not in ("tensor(float)", "tensor(double)", "tensor(float16)")
+        or len(shape) != 2
+        or not isinstance(shape[1], int)
+        or shape[1] < 2
+    ):
+        raise MnistCnnError(
+            f"{path}: the model gives {output.type} of shape {tuple(shape)}, "
+            "expected float probabilities of shape (N, classes)"
+        )
+    return model_input.name, shape[1]
+
+
+def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras") -> Classifier:
     """Load a run's model (or a model file) for the chosen engine: keras or onnx.
 
     The ONNX engine runs on ONNX Runtime and never imports TensorFlow.
     """
-    from mnist_cnn.run_folder import RunFolder, resolve_model_path
+    from mnist_cnn.run_folder import RunFolder
 
     if engine == "onnx":
         return load_onnx_classifier(run_or_model)
     if engine != "keras":
-        raise MnistCnnError(f"unknown engine {engine!r}; choose keras or onnx")
-    model_path = resolve_model_path(run_or_model)
+        raise MnistCnnError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
+    model_path = resolve_keras_path(run_or_model)
     model = load_model(model_path)
     classes = int(model.output_shape[-1])
     return Classifier(

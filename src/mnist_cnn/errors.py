@@ -31,3 +31,17 @@ def one_line(text: str) -> str:
         character if character.isprintable() or character == " " else repr(character)[1:-1]
         for character in text
     )
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message, at most ``limit`` characters, for a one-line report.
+
+    Libraries (Keras, ONNX Runtime, h5py) raise messages of many lines, sometimes
+    with whole stack dumps; the user needs the first. An empty message gives the
+    exception's type name, so the report never ends in "()".
+    """
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    line = text.splitlines()[0].strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -109,7 +109,14 @@ def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Share of images whose most probable class is their label."""
+    """Share of images whose most probable class is their label.
+
+    The one definition of accuracy outside training (where Keras's "accuracy"
+    metric counts): evaluation, export parity and the benchmarks use it.
+    Probabilities (N, C), labels (N,) int; NaN for no images.
+    """
+    if len(labels) == 0:
+        return float("nan")
     return float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
@@ -124,7 +131,7 @@ def evaluation_from_predictions(predictions: Predictions, labels: np.ndarray) ->
     labels = np.asarray(labels).astype(np.int64)
     return Evaluation(
         loss=cross_entropy(predictions.probabilities, labels),
-        accuracy=float(np.mean(predictions.classes == labels)),
+        accuracy=accuracy(predictions.probabilities, labels),
         labels=labels,
         predictions=predictions,
     )
@@ -177,13 +184,13 @@ def calibration(
     correct_sum = np.bincount(bin_index, weights=correct.astype(np.float64), minlength=bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_confidence = np.where(count > 0, confidence_sum / np.maximum(count, 1), np.nan)
-        accuracy = np.where(count > 0, correct_sum / np.maximum(count, 1), np.nan)
+        bin_accuracy = np.where(count > 0, correct_sum / np.maximum(count, 1), np.nan)
     total = max(int(count.sum()), 1)
-    gaps = np.abs(np.nan_to_num(accuracy) - np.nan_to_num(mean_confidence))
+    gaps = np.abs(np.nan_to_num(bin_accuracy) - np.nan_to_num(mean_confidence))
     return Calibration(
         bin_edges=edges,
         bin_confidence=mean_confidence,
-        bin_accuracy=accuracy,
+        bin_accuracy=bin_accuracy,
         bin_count=count,
         expected_calibration_error=float(np.sum(count * gaps) / total),
     )
