@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_cnn.atomic_files import copy_atomic, write_json_atomic
-from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.run_folder import RunFolder, save_model
 
 STATE_FILE = "state.json"
@@ -107,10 +107,15 @@ class Checkpoints:
         """The model (with optimizer state), completed epochs, and history so far."""
         import keras
 
+        from mnist_cnn.engines import check_keras_archive
+
         state = self.read_state()
-        path = self.folder / state["checkpoint"]
+        # A run folder may come from elsewhere: its archive is checked like any model's.
+        path = check_keras_archive(self.folder / state["checkpoint"])
         try:
             model = keras.saving.load_model(path, compile=True, safe_mode=True)
         except Exception as error:
-            raise MnistCnnError(f"{path}: cannot load the checkpoint ({error})") from None
+            raise MnistCnnError(
+                f"{path}: cannot load the checkpoint ({first_line(error)})"
+            ) from None
         return model, int(state["epoch"]), list(state["history"])

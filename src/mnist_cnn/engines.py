@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mnist_cnn.errors import MnistCnnError, first_line
+from mnist_cnn.preprocess import INPUT_SHAPE
 
 if TYPE_CHECKING:
     import keras
@@ -48,9 +49,6 @@ class Classifier:
     name: str  # where it came from, for messages
     class_names: tuple[str, ...]
     probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
-    # Nothing reads it and the engines no longer fill it; serve's Batcher.as_classifier
-    # still copies it, so it goes when that line does.
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_model_file(
@@ -144,12 +142,12 @@ def keras_probability_function(
 
     ``model.predict`` builds a data pipeline per call, which costs milliseconds
     for a single image; a direct call does not. Run eagerly, though, every layer
-    is dispatched from Python: for one image, 2.9 ms for the fast net and 116 ms
-    for best's 5-model, 5-view ensemble, against 0.45 and 5.7 ms as a
-    ``tf.function`` (AMD EPYC, 2 cores). Tracing that graph costs up to a
-    second or so, which pays only when the function is kept and called again
-    (a loaded classifier), not for one call. ``reduce_retracing`` traces once
-    more for a new batch size, then reuses one graph for all sizes.
+    is dispatched from Python, several times slower for one image than one
+    compiled graph (README, "Export"; ``benchmarks/results/inference*.json``).
+    Tracing that graph costs up to a second or so, which pays only when the
+    function is kept and called again (a loaded classifier), not for one call.
+    ``reduce_retracing`` traces once more for a new batch size, then reuses one
+    graph for all sizes.
 
     On JAX the same idea is ``jax.jit`` of the model's stateless call (untested
     here: JAX is not installed on the machines these figures come from). The
@@ -218,9 +216,9 @@ def load_model(run_or_model: str | os.PathLike[str]) -> Any:
             f"{model_path}: not a loadable Keras model ({first_line(error)})"
         ) from None
     input_shape = tuple(model.input_shape[1:])
-    if input_shape != (28, 28, 1):
+    if input_shape != INPUT_SHAPE:
         raise MnistCnnError(
-            f"{model_path}: the model takes input of shape {input_shape}, expected (28, 28, 1)"
+            f"{model_path}: the model takes input of shape {input_shape}, expected {INPUT_SHAPE}"
         )
     return model
 
@@ -279,7 +277,7 @@ def _check_onnx_signature(session: Any, path: Path) -> tuple[str, int]:
             "expected one (N, classes) array of probabilities"
         )
     (model_input,), (output,) = inputs, outputs
-    if list(model_input.shape[1:]) != [28, 28, 1] or model_input.type != "tensor(float)":
+    if tuple(model_input.shape[1:]) != INPUT_SHAPE or model_input.type != "tensor(float)":
         raise MnistCnnError(
             f"{path}: the model takes {model_input.type} of shape "
             f"{tuple(model_input.shape)}, expected float (N, 28, 28, 1)"

@@ -22,6 +22,7 @@ import numpy as np
 
 from mnist_cnn.atomic_files import atomic_path
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.preprocess import INPUT_SHAPE
 
 FORMATS = ("onnx", "saved_model")
 # The largest probability difference an export may show against Keras. tf2onnx
@@ -80,7 +81,7 @@ def export_model(
     inputs = None if check_images is None else _check_inputs(check_images)
     _require_exporter(export_format)
     model = load_model(model_path)
-    model(np.zeros((1, 28, 28, 1), dtype=np.float32))  # Keras exports only models it has run
+    model(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))  # Keras exports only models it has run
     comparison: dict[str, Any] = {}
 
     def compare(exported: Callable[[np.ndarray], np.ndarray], where: Path) -> None:
@@ -122,7 +123,7 @@ def _check_inputs(images: np.ndarray) -> np.ndarray:
     from mnist_cnn.preprocess import to_model_input
 
     images = np.asarray(images)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+    if images.ndim != 3 or images.shape[1:] != INPUT_SHAPE[:2] or images.dtype != np.uint8:
         raise MnistCnnError(
             f"check images of shape {images.shape} and dtype {images.dtype}, "
             "expected (N, 28, 28) uint8"

@@ -21,7 +21,7 @@ from mnist_cnn.data import Dataset, load_mnist
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import Analysis, analyse, evaluate
 from mnist_cnn.models import average_over_shifts, count_parameters
-from mnist_cnn.run_folder import RunFolder, resolve_model_path
+from mnist_cnn.run_folder import RunFolder
 
 if TYPE_CHECKING:
     import keras
@@ -269,9 +269,9 @@ def evaluate_run(
     ``use_run_class_names``: show the names the run was trained with (e.g.
     Fashion-MNIST's) rather than the dataset's.
     """
-    from mnist_cnn.engines import load_model
+    from mnist_cnn.engines import load_model, resolve_keras_path
 
-    model_path = resolve_model_path(run_or_model)
+    model_path = resolve_keras_path(run_or_model)
     model = load_model(model_path)
     if use_run_class_names:
         names = RunFolder(model_path.parent).read_class_names(dataset.num_classes)

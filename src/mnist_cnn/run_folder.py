@@ -336,19 +336,6 @@ def save_model(model: Any, path: Path) -> None:
         model.save(temporary_path)
 
 
-def resolve_model_path(run_or_model: str | os.PathLike[str]) -> Path:
-    """A run folder (or ``runs/latest``) to its ``model.keras``; a model file to itself."""
-    run_or_model = Path(run_or_model)
-    if run_or_model.is_dir():
-        model_path = RunFolder(run_or_model).model_file
-        if not model_path.exists():
-            raise MnistCnnError(f"{run_or_model}: no {model_path.name} in this run folder")
-        return model_path
-    if not run_or_model.exists():
-        raise MnistCnnError(f"{run_or_model}: no such run folder or model file")
-    return run_or_model
-
-
 def _csv_number(value: Any) -> Any:
     """Six significant digits for floats: enough for a loss, readable in a table."""
     return f"{value:.6g}" if isinstance(value, float) else value

@@ -58,17 +58,17 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     export.add_argument(
         "--check", type=int, default=1000, metavar="N",
-        help="compare ONNX with Keras on the first N test images, 0 to skip (default: 1000)",
+        help="compare the export with Keras on the first N test images, 0 to skip (default: 1000)",
     )  # fmt: skip
     add_data_options(export)
     export.set_defaults(handler=command_export)
 
 
 def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = None):
+    from mnist_cnn.engines import resolve_keras_path
     from mnist_cnn.pipeline import evaluate_run
-    from mnist_cnn.run_folder import resolve_model_path
 
-    resolve_model_path(run)  # a missing model is reported before the data is loaded
+    resolve_keras_path(run)  # a missing model is reported before the data is loaded
     quiet_tensorflow()
     return evaluate_run(
         run, load_dataset(arguments), out_dir, use_run_class_names=arguments.class_names is None
@@ -114,22 +114,18 @@ def command_compare(arguments: argparse.Namespace) -> int:
 
 def command_export(arguments: argparse.Namespace) -> int:
     quiet_tensorflow()
-    from mnist_cnn.engines import load_model, load_onnx_classifier
-    from mnist_cnn.export import engine_agreement, export_model
+    from mnist_cnn.export import export_model
 
-    path = export_model(arguments.run, arguments.format, arguments.out)
-    print(f"wrote {path}")
-    if arguments.format == "onnx" and arguments.check:
+    check_images = None
+    if arguments.check:
         from mnist_cnn.data import load_mnist
-        from mnist_cnn.prediction import predict_probabilities
-        from mnist_cnn.preprocess import to_model_input
 
-        images = to_model_input(load_mnist(data_path(arguments)).test_images[: arguments.check])
-        keras_output = predict_probabilities(load_model(arguments.run), images)
-        onnx_output = load_onnx_classifier(path).probabilities(images)
-        difference, agreement = engine_agreement(keras_output, onnx_output)
+        check_images = load_mnist(data_path(arguments)).test_images[: arguments.check]
+    result = export_model(arguments.run, arguments.format, arguments.out, check_images=check_images)
+    print(f"wrote {result.path}")
+    if result.checked_images:
         print(
-            f"checked on {len(images)} test images: largest probability difference "
-            f"{difference:.1e}, same digit for {100 * agreement:.2f}%"
+            f"checked on {result.checked_images} test images: largest probability difference "
+            f"{result.largest_difference:.1e}, same digit for {100 * result.agreement:.2f}%"
         )
     return 0

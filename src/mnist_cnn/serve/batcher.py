@@ -90,7 +90,6 @@ class Batcher:
             name=self.classifier.name,
             class_names=self.classifier.class_names,
             probabilities=self.probabilities_from_thread,
-            metadata=self.classifier.metadata,
         )
 
     async def _work(self) -> None:
