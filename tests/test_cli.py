@@ -38,6 +38,7 @@ def cli_run(tmp_path_factory):
     return runs_root, result
 
 
+@pytest.mark.slow
 def test_train_writes_every_file_of_the_run_folder(cli_run):
     runs_root, _ = cli_run
     run_dir = runs_root / "latest"
@@ -51,6 +52,7 @@ def test_train_writes_every_file_of_the_run_folder(cli_run):
     assert not list(run_dir.glob(".tmp-*")), "no temporary files left behind"
 
 
+@pytest.mark.slow
 def test_train_records_settings_history_and_metrics(cli_run):
     runs_root, result = cli_run
     run_dir = runs_root / "latest"
@@ -172,6 +174,7 @@ def test_bad_option_values_are_usage_errors(arguments, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_run):
     missing = tmp_path / "two\nlines.png"
     result = run_cli("predict", "--model", str(trained_run.run_dir), str(missing))
@@ -180,6 +183,7 @@ def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_
     assert error_lines == [f"error: {tmp_path}/two\\nlines.png: no such file"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", ["--out", "--show-preprocessed"])
 def test_an_output_path_that_is_a_folder_is_one_line(tmp_path, trained_run, option):
     picture = tmp_path / "seven.png"
@@ -201,6 +205,7 @@ def trained_run_digit():
     return load_mnist(allow_download=False).test_images[0]
 
 
+@pytest.mark.slow
 def test_serve_on_a_taken_port_exits_with_3_and_one_line(trained_run):
     import socket
 

@@ -107,6 +107,7 @@ def test_train_run_evaluates_and_writes_the_figures(trained_run):
             assert image.size[0] > 300 and image.size[1] > 300, name
 
 
+@pytest.mark.slow
 def test_evaluate_cli_on_a_run_prints_and_writes(trained_run, tmp_path):
     result = run_cli("evaluate", str(trained_run.run_dir), "--out-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -125,6 +126,7 @@ def test_evaluate_run_folder_without_model(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_model_with_wrong_input_shape(tmp_path):
     import keras
 
@@ -138,6 +140,7 @@ def test_evaluate_model_with_wrong_input_shape(tmp_path):
     assert "the model takes input of shape (32, 32, 3), expected (28, 28, 1)" in result.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_data_with_other_class_count(trained_run, tmp_path, tiny_arrays):
     data = tmp_path / "three.npz"
     np.savez(data, **tiny_arrays)

@@ -33,6 +33,7 @@ def test_onnx_matches_keras_on_the_whole_test_set(onnx_path, trained_run, mnist)
     assert agreement == 1.0
 
 
+@pytest.mark.slow
 def test_a_model_averaged_over_shifted_views_exports_with_parity(trained_run, mnist, tmp_path):
     from mnist_cnn.models import average_over_shifts
     from mnist_cnn.run_folder import save_model
@@ -127,6 +128,7 @@ def test_export_without_its_packages_says_what_to_install(
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_export_cli_checks_parity(trained_run, tmp_path):
     out = tmp_path / "digits.onnx"
     result = run_cli("export", str(trained_run.run_dir), "--out", str(out), "--check", "500")

@@ -85,6 +85,7 @@ def test_low_confidence_is_marked_uncertain(classifier, mnist):
     assert not sure.digits[0].uncertain
 
 
+@pytest.mark.slow
 def test_cli_table_and_preprocessed_strip(pictures_dir, trained_run, tmp_path):
     strip = tmp_path / "seen.png"
     result = run_cli(
@@ -99,6 +100,7 @@ def test_cli_table_and_preprocessed_strip(pictures_dir, trained_run, tmp_path):
         assert image.size[0] >= 6 * 100
 
 
+@pytest.mark.slow
 def test_cli_json_output(pictures_dir, trained_run):
     result = run_cli("predict", "--model", str(trained_run.run_dir), "--json", str(pictures_dir))
     assert result.returncode == 0, result.stderr
@@ -111,6 +113,7 @@ def test_cli_json_output(pictures_dir, trained_run):
     assert len(first["top"]) == 3
 
 
+@pytest.mark.slow
 def test_cli_multi_reads_a_number(tmp_path, trained_run, mnist):
     strip = np.concatenate(
         [np.pad(mnist.test_images[i], ((4, 4), (8, 8))) for i in (0, 1, 2)], axis=1
@@ -168,6 +171,7 @@ BAD_CASES = {
 }
 
 
+@pytest.mark.slow
 def test_bad_inputs_each_get_one_line_and_the_rest_are_answered(bad_inputs, trained_run):
     paths = [str(bad_inputs / "good.png"), *(str(bad_inputs / name) for name in BAD_CASES)]
     result = run_cli("predict", "--model", str(trained_run.run_dir), "--json", *paths)
@@ -203,6 +207,7 @@ def test_min_confidence_out_of_range_is_a_usage_error(tmp_path):
     assert "argument --min-confidence: must be from 0 to 1" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_csv_output(pictures_dir, trained_run):
     import csv
     import io

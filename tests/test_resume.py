@@ -49,6 +49,7 @@ def uninterrupted(tmp_path_factory):
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     process = start_training(run_dir)
@@ -184,6 +185,7 @@ def test_malformed_archive_is_refused(tmp_path, content):
         load_model(path)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "run"
     process = subprocess.Popen(
@@ -203,6 +205,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert epochs_in_history(run_dir) == list(range(1, saved_epoch(run_dir) + 1))
 
 
+@pytest.mark.slow
 def test_keep_best_uses_the_best_validation_epoch(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(

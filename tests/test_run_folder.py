@@ -22,6 +22,7 @@ def tiny_config(**overrides):
     return preset_config("fast", limit=600, epochs=1, validation_split=0.2, **overrides)
 
 
+@pytest.mark.slow
 def test_a_fresh_run_refuses_a_folder_that_holds_another_run(tmp_path, mnist):
     run_dir = tmp_path / "run"
     first = run_cli("train", *TINY, "--keep", "best", "--run-dir", str(run_dir))
@@ -50,12 +51,14 @@ def test_a_file_in_the_folder_is_enough_to_refuse_it(tmp_path, mnist):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_an_empty_existing_folder_is_fine(tmp_path, mnist):
     summary = train_run(tiny_config(), mnist, tmp_path, log=lambda line: None)
     assert summary.run_dir == tmp_path
     assert RunFolder(tmp_path).model_file.exists()
 
 
+@pytest.mark.slow
 def test_a_second_training_on_a_locked_folder_is_refused(tmp_path, mnist):
     run_dir = tmp_path / "run"
     with RunFolder(run_dir).owned(resume=False):
@@ -111,6 +114,7 @@ def test_resume_refuses_options_it_cannot_honour(tmp_path, option):
     assert f"drop {option[0]}" in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_choice_of_model_and_clears_stray_temporaries(tmp_path):
     run_dir = tmp_path / "run"
     first = run_cli("train", *TINY, "--keep", "best", "--run-dir", str(run_dir))
@@ -136,6 +140,7 @@ def test_run_dir_that_is_a_file_is_one_line(tmp_path):
     assert result.stderr.strip() == f"error: {not_a_folder}: not a folder"
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_writing_a_run_is_one_line(tmp_path):
     # RLIMIT_FSIZE makes every write past 200 kB fail with EFBIG ("File too large"),
     # as a full disk fails with ENOSPC: the first checkpoint is bigger than that.

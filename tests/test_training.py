@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from mnist_cnn.config import preset_config
 from mnist_cnn.evaluation import evaluate
@@ -22,6 +23,7 @@ def test_fast_preset_on_a_slice_learns_real_digits(trained_run, mnist):
     assert evaluation.accuracy >= 0.95
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_metrics_and_another_seed_does_not(mnist):
     def run(seed):
         config = preset_config("fast", limit=2000, validation_split=0.2, seed=seed, epochs=2)
@@ -58,6 +60,7 @@ def test_history_has_one_row_per_epoch_with_timing(mnist):
         )
 
 
+@pytest.mark.slow
 def test_ensemble_averages_its_members_and_round_trips(mnist, tmp_path):
     import keras
 
@@ -175,6 +178,7 @@ def test_elastic_distortion_moves_each_pixel_by_a_smooth_field_on_both_axes(mnis
     np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
 
 
+@pytest.mark.slow
 def test_training_with_elastic_distortion_runs_in_the_input_pipeline(mnist):
     from mnist_cnn.augment import augmentation_layers
 
@@ -203,6 +207,7 @@ def test_augmented_batches_cover_every_image_in_order_with_labels_untouched(mnis
     assert not np.allclose(np.asarray(augmented), images[256:])
 
 
+@pytest.mark.slow
 def test_test_time_views_wrap_the_trained_net_and_the_kept_best_checkpoint(mnist, tmp_path):
     import keras
 

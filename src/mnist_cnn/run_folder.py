@@ -214,6 +214,8 @@ class RunFolder:
             yield self
 
     def require_empty(self) -> None:
+        if not self.path.is_dir():
+            raise MnistCnnError(f"{self.path}: not a folder")
         others = sorted(entry.name for entry in self.path.iterdir() if entry.name != LOCK_FILE)
         if others:
             listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")

@@ -92,9 +92,11 @@ def add_inference_options(parser: argparse.ArgumentParser, engine_help: str) -> 
 
 def load_classifier(run_or_model: Path, engine: str) -> Any:
     """Load the model for ``engine``; only the Keras engine starts Keras."""
-    from mnist_cnn.engines import load_classifier
+    from mnist_cnn.engines import check_keras_archive, load_classifier, resolve_keras_path
 
     if engine == "keras":
+        # A missing or malformed model is refused before Keras starts (a few seconds).
+        check_keras_archive(resolve_keras_path(run_or_model))
         quiet_tensorflow()
     return load_classifier(run_or_model, engine)
 

@@ -69,10 +69,9 @@ def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = N
     from mnist_cnn.pipeline import evaluate_run
 
     resolve_keras_path(run)  # a missing model is reported before the data is loaded
+    dataset = load_dataset(arguments)  # and bad data before Keras starts
     quiet_tensorflow()
-    return evaluate_run(
-        run, load_dataset(arguments), out_dir, use_run_class_names=arguments.class_names is None
-    )
+    return evaluate_run(run, dataset, out_dir, use_run_class_names=arguments.class_names is None)
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:

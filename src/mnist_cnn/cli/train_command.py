@@ -170,13 +170,14 @@ def _prepare_new_run(arguments: argparse.Namespace) -> tuple[Path, Start]:
     from mnist_cnn.run_folder import RunFolder
 
     config = _config_from(arguments)
-    if arguments.run_dir is not None and arguments.run_dir.is_dir():
+    if arguments.run_dir is not None and arguments.run_dir.exists():
         RunFolder(arguments.run_dir).require_empty()  # before the data is loaded
-    quiet_tensorflow()
     from mnist_cnn.data import load_mnist
-    from mnist_cnn.pipeline import describe_dataset, train_run
 
     dataset = load_mnist(data_path(arguments), class_names=arguments.class_names)
+    quiet_tensorflow()
+    from mnist_cnn.pipeline import describe_dataset, train_run
+
     print(describe_dataset(dataset))
     runs_root = arguments.runs_root or DEFAULT_RUNS_ROOT
     run_dir = arguments.run_dir or RunFolder.create_new(runs_root, config.preset).path
