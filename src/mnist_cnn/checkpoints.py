@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_cnn.atomic_files import copy_atomic, write_json_atomic
-from mnist_cnn.errors import MnistCnnError, first_line
+from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.run_folder import RunFolder, save_model
 
 STATE_FILE = "state.json"
@@ -105,17 +105,10 @@ class Checkpoints:
 
     def restore(self) -> tuple[Any, int, list[dict[str, float]]]:
         """The model (with optimizer state), completed epochs, and history so far."""
-        import keras
-
-        from mnist_cnn.engines import check_keras_archive
+        from mnist_cnn.engines import open_keras_file
 
         state = self.read_state()
         # A run folder may come from elsewhere: its archive is checked like any model's.
-        path = check_keras_archive(self.folder / state["checkpoint"])
-        try:
-            model = keras.saving.load_model(path, compile=True, safe_mode=True)
-        except Exception as error:
-            raise MnistCnnError(
-                f"{path}: cannot load the checkpoint ({first_line(error)})"
-            ) from None
+        path = self.folder / state["checkpoint"]
+        model = open_keras_file(path, compile=True, failure="cannot load the checkpoint")
         return model, int(state["epoch"]), list(state["history"])

@@ -200,21 +200,35 @@ def _jax_compiled_call(model: keras.Model) -> Callable[[np.ndarray], Any]:
     return call
 
 
+def open_keras_file(
+    path: str | os.PathLike[str],
+    *,
+    compile: bool = False,
+    failure: str = "not a loadable Keras model",
+) -> keras.Model:
+    """Open a ``.keras`` file safely: its archive checked first, then Keras's safe mode.
+
+    Safe mode refuses Lambda layers and any other stored code. ``compile``
+    restores the optimizer too (for checkpoints). ``failure`` begins the
+    one-line message when Keras cannot load it.
+    """
+    import keras
+
+    path = check_keras_archive(path)
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=compile)
+    except Exception as error:
+        raise MnistCnnError(f"{path}: {failure} ({first_line(error)})") from None
+
+
 def load_model(run_or_model: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` model in Keras's safe mode (no Lambda layers, no code).
 
     The archive is checked first (``check_keras_archive``); the input must be
     (N, 28, 28, 1). Anything else is refused with one line.
     """
-    import keras
-
-    model_path = check_keras_archive(resolve_keras_path(run_or_model))
-    try:
-        model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
-    except Exception as error:
-        raise MnistCnnError(
-            f"{model_path}: not a loadable Keras model ({first_line(error)})"
-        ) from None
+    model_path = resolve_keras_path(run_or_model)
+    model = open_keras_file(model_path)
     input_shape = tuple(model.input_shape[1:])
     if input_shape != INPUT_SHAPE:
         raise MnistCnnError(
