@@ -146,7 +146,8 @@ def main() -> None:
     from mnist_cnn.data import load_mnist
     from mnist_cnn.decoding import decode_image
     from mnist_cnn.engines import load_classifier, load_model
-    from mnist_cnn.prediction import answer_pictures, predict
+    from mnist_cnn.evaluation import accuracy, evaluate
+    from mnist_cnn.prediction import answer_pictures
     from mnist_cnn.preprocess import to_model_input
     from mnist_cnn.reading import Picture
 
@@ -174,14 +175,14 @@ def main() -> None:
     read = np.array([int(a.text) if a.text else -1 for a in answers])
     model = load_model(arguments.model)
     rows = {
-        "MNIST test images as they are": float(np.mean(predict(model, digits).classes == labels)),
+        "MNIST test images as they are": evaluate(model, digits, labels).accuracy,
         "pictures, MNIST-faithful preprocessing (predict)": float(np.mean(read == labels)),
     }
     for invert in (False, True):
         squashed = np.stack([plain_resize(gray, invert) for gray in grays])
-        classes = classifier.probabilities(to_model_input(squashed)).argmax(axis=1)
+        probabilities = classifier.probabilities(to_model_input(squashed))
         name = "pictures, plain resize to 28x28" + (" and inversion" if invert else "")
-        rows[name] = float(np.mean(classes == labels))
+        rows[name] = accuracy(probabilities, labels)
 
     number_digits = dataset.test_images[generator.choice(10_000, (arguments.numbers, 3))]
     number_labels = []
@@ -216,8 +217,8 @@ def main() -> None:
     print(f"model {arguments.model}; {arguments.count} digits, {arguments.numbers} strips; "
           f"CPU {describe()}")  # fmt: skip
     print(f"{'input':55s} {'accuracy':>9s}")
-    for name, accuracy in rows.items():
-        print(f"{name:55s} {100 * accuracy:8.2f}%")
+    for name, share in rows.items():
+        print(f"{name:55s} {100 * share:8.2f}%")
     print(f"gap between MNIST and pictures: {100 * gap:.2f} points")
     print(f"render {render_seconds:.1f}s, preprocess + predict {preprocess_seconds:.1f}s "
           f"({1000 * preprocess_seconds / arguments.count:.1f} ms per picture)")  # fmt: skip
