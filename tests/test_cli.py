@@ -229,3 +229,23 @@ def test_the_cli_default_confidence_is_the_library_default():
 
     parsed = build_parser().parse_args(["predict", "x.png"])
     assert parsed.min_confidence == DEFAULT_MIN_CONFIDENCE
+
+
+def test_the_cli_offers_every_export_format():
+    from mnist_cnn.cli.run_commands import EXPORT_FORMATS
+    from mnist_cnn.export import FORMATS
+
+    assert EXPORT_FORMATS == FORMATS
+
+
+def test_help_and_version_need_nothing_but_the_standard_library():
+    # A wheel installed without its dependencies still answers --help and --version.
+    code = (
+        "import sys\n"
+        "from mnist_cnn.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = {'numpy', 'keras', 'tensorflow', 'PIL', 'matplotlib'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr

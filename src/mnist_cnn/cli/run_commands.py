@@ -14,10 +14,11 @@ from mnist_cnn.cli.common import (
 )
 from mnist_cnn.errors import MnistCnnError
 
+# export.FORMATS, repeated so that --help needs no numpy; a test keeps them equal.
+EXPORT_FORMATS = ("onnx", "saved_model")
+
 
 def register(subcommands: argparse._SubParsersAction) -> None:
-    from mnist_cnn.export import FORMATS
-
     evaluate = subcommands.add_parser(
         "evaluate",
         help="test metrics, per-class table, confusion matrix, worst errors and calibration",
@@ -52,7 +53,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     export = subcommands.add_parser("export", help="write the model as ONNX or a SavedModel")
     add_run_argument(export, "run folder or .keras model file")
     export.add_argument(
-        "--format", choices=FORMATS, default="onnx",
+        "--format", choices=EXPORT_FORMATS, default="onnx",
         help="onnx (model.onnx) or saved_model (a TensorFlow SavedModel folder) (default: onnx)",
     )  # fmt: skip
     export.add_argument(
