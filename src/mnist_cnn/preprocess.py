@@ -216,10 +216,13 @@ def _frame_pixels(mask: np.ndarray) -> np.ndarray:
     frames = np.zeros_like(mask)
     if count <= 1:
         return frames
+    sizes = np.bincount(labels.ravel())[1:]
     for index, box in enumerate(ndimage.find_objects(labels)):
+        area = int(sizes[index])
+        if area < MIN_COMPONENT_FRACTION * sizes.max():
+            continue  # a speck of paper grain, not a frame: skip its hole filling
         ring = labels[box] == index + 1
         hole = ndimage.binary_fill_holes(ring) & ~ring
-        area = int(ring.sum())
         if hole.sum() < FRAME_HOLE_RATIO * area:
             continue
         held = int((mask[box] & hole).sum())
