@@ -6,7 +6,9 @@ sizes, slight rotation, thick and thin pens, shading across the page, JPEG
 compression, and strips of three digits. Then reads them three ways: with the
 MNIST-faithful preprocessing, with a plain resize to 28x28, and with a plain
 resize plus inversion; and prints each accuracy beside the model's plain MNIST
-test accuracy on the same digits.
+test accuracy on the same digits. The same digits are also drawn on paper
+that has lines of its own (KINDS: ruled, squared, a frame drawn around the
+digit, the dark edge of a sheet), each kind scored on its own row.
 
 Usage: python benchmarks/handwriting.py [--model runs/latest] [--count 1000]
 """
@@ -29,18 +31,99 @@ from machine import describe
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 RESULTS = Path(__file__).parent / "results"
+KINDS = ("lined paper", "squared paper", "frame", "paper edge")  # paper with lines of its own
+KIND_SEED_OFFSET = 1000  # the kinds draw from their own generator, so the older rows stay put
 
 
-def render_digit(digit: np.ndarray, generator: np.random.Generator) -> tuple[bytes, str]:
-    """One MNIST digit (28, 28) uint8 as a photo-like picture; returns (file bytes, format)."""
+def render_digit(
+    digit: np.ndarray, generator: np.random.Generator, kind: str = "plain"
+) -> tuple[bytes, str]:
+    """One MNIST digit (28, 28) uint8 as a photo-like picture; returns (file bytes, format).
+
+    ``kind`` is "plain" or one of KINDS: the paper's own lines are drawn under the digit.
+    """
     canvas = int(generator.integers(100, 1001))
     height_fraction = generator.uniform(0.3, 0.8)  # digit height / canvas
+    if kind == "frame":
+        height_fraction = min(height_fraction, 0.6)  # leave room for the frame inside the picture
     ink = _ink_at_size(digit, int(canvas * height_fraction), generator)
     canvas = max(canvas, *ink.shape)  # a rotated digit may need a little more room
     page = _page(canvas, canvas, generator)
-    top = int(generator.integers(0, canvas - ink.shape[0] + 1))
-    left = int(generator.integers(0, canvas - ink.shape[1] + 1))
-    return _photograph(page, [(ink, top, left)], generator)
+    if kind == "frame":
+        # A frame drawn by hand around the digit, with room on every side.
+        margin = (canvas - max(ink.shape)) // 4
+        top = int(generator.integers(margin, canvas - ink.shape[0] - margin + 1))
+        left = int(generator.integers(margin, canvas - ink.shape[1] - margin + 1))
+    else:
+        top = int(generator.integers(0, canvas - ink.shape[0] + 1))
+        left = int(generator.integers(0, canvas - ink.shape[1] + 1))
+    placed = [(ink, top, left)]
+    if kind in ("lined paper", "squared paper"):
+        page = _ruled(page, generator, squared=kind == "squared paper")
+    elif kind == "frame":
+        placed.append((_frame(canvas, ink.shape, top, left, generator), 0, 0))
+    elif kind == "paper edge":
+        page = _paper_edge(page, generator)
+    elif kind != "plain":
+        raise ValueError(f"unknown kind {kind!r}; expected plain or one of {KINDS}")
+    return _photograph(page, placed, generator)
+
+
+def _ruled(page: np.ndarray, generator: np.random.Generator, squared: bool) -> np.ndarray:
+    """Printed lines across the whole page: pale blue or grey, thinner than a pen."""
+    height, width = page.shape[:2]
+    spacing = height / generator.uniform(6, 10)  # school ruling: 6 to 10 lines a picture
+    thickness = max(1, round(height / 300 * generator.uniform(0.8, 1.6)))
+    colour = generator.uniform(0.45, 0.8, size=3) * np.array([0.8, 0.9, 1.0])  # blue-grey
+    lined = page.copy()
+    offset = generator.uniform(0, spacing)
+    for position in np.arange(offset, height, spacing).astype(int):
+        lined[position : position + thickness] = colour
+    if squared:
+        for position in np.arange(generator.uniform(0, spacing), width, spacing).astype(int):
+            lined[:, position : position + thickness] = colour
+    return lined
+
+
+def _frame(
+    canvas: int,
+    digit_shape: tuple[int, ...],
+    top: int,
+    left: int,
+    generator: np.random.Generator,
+) -> np.ndarray:
+    """A rectangle drawn around the digit with a pen like the digit's, as ink in [0, 1]."""
+    from PIL import ImageDraw
+
+    gap = int(generator.integers(4, max(5, (canvas - max(digit_shape)) // 5)))
+    pen = max(2, round(max(digit_shape) / generator.uniform(10, 20)))
+    box = (
+        max(pen, left - gap),
+        max(pen, top - gap),
+        min(canvas - 1 - pen, left + digit_shape[1] + gap),
+        min(canvas - 1 - pen, top + digit_shape[0] + gap),
+    )
+    image = Image.new("F", (canvas, canvas), 0.0)
+    ImageDraw.Draw(image).rectangle(box, outline=1.0, width=pen)
+    return np.asarray(image, dtype=np.float32)
+
+
+def _paper_edge(page: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+    """The table beside the sheet: a darker band along one side of the photo."""
+    height, width = page.shape[:2]
+    band = max(3, round(min(height, width) * generator.uniform(0.04, 0.15)))
+    table = generator.uniform(0.1, 0.5, size=3)  # a table or desk, darker than paper
+    edged = page.copy()
+    side = generator.integers(4)
+    if side == 0:
+        edged[:band] = table
+    elif side == 1:
+        edged[-band:] = table
+    elif side == 2:
+        edged[:, :band] = table
+    else:
+        edged[:, -band:] = table
+    return edged
 
 
 def render_number(digits: list[np.ndarray], generator: np.random.Generator) -> tuple[bytes, str]:
@@ -209,6 +292,22 @@ def main() -> None:
             ]
         )
     )
+
+    kind_generator = np.random.default_rng(arguments.seed + KIND_SEED_OFFSET)
+    for kind in KINDS:
+        kind_pictures = []
+        for number, digit in enumerate(digits):
+            data, picture_format = render_digit(digit, kind_generator, kind)
+            if arguments.save_examples and number < 3:
+                name = f"{kind.replace(' ', '-')}-{number}-{labels[number]}.{picture_format}"
+                (arguments.save_examples / name).write_bytes(data)
+            kind_pictures.append(Picture(name=f"{kind} {number}", gray=decode_image(data)))
+        kind_read = np.array(
+            [int(a.text) if a.text else -1 for a in answer_pictures(kind_pictures, classifier)]
+        )
+        rows[f"{kind}, MNIST-faithful preprocessing (predict)"] = float(
+            np.mean(kind_read == labels)
+        )
 
     gap = (
         rows["MNIST test images as they are"]

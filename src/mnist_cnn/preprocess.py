@@ -8,7 +8,9 @@ Two jobs live here:
   box keeping its aspect ratio (anti-aliased), then placed it in 28x28 with
   its centre of mass at the centre, light ink on black. A model trained on
   that gets people's digits wrong when they are dark on white, off-centre, the
-  wrong size, too thin, or on shaded paper; these functions undo each of those.
+  wrong size, too thin, on shaded paper, or among lines that are not theirs
+  (ruled or squared paper, a frame, a plot's axes, the edge of a sheet);
+  these functions undo each of those.
 
 Everything here is a pure function of arrays: no files, no model.
 """
@@ -35,6 +37,19 @@ MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of full scal
 LOCAL_PEAK_FLOOR = 0.35  # ink is stretched to its local peak, but never past 1/0.35 times
 NOISE_FLOOR = 0.2  # after stretching, values below this are paper texture, not ink
 MIN_COMPONENT_FRACTION = 0.08  # ink blobs smaller than this share of the largest are specks
+# Lines that are not the digit's: rulings, grids, frames, the edges of sheets and screenshots.
+LINE_SPAN = 0.8  # a line runs straight across this share of the picture; MNIST digits span
+# at most 20 of 28 px (0.71), so no digit in an MNIST-like picture is ever taken for a line
+LINE_WANDER = (
+    1  # px at WORKING_SIZE a line may stray from its row: ~1 degree of tilt over 0.8 x 320
+)
+THIN_LINE_RATIO = 0.6  # lines thinner than this share of the digit's pen are printed, not written
+# A straight line within this outer share of the picture is the edge of a sheet or a
+# screenshot, however thick: a band of table narrower than cleaning's window is ink,
+# a wider one leaves a line at its inner side (bands up to 0.15 in benchmarks/handwriting).
+# A digit's stroke 0.8 of the picture long but in its outer fifth would be pressed to the side.
+EDGE_BAND = 0.2
+FRAME_HOLE_RATIO = 2.0  # a frame's hole is many times its own ink; a 0's is about its own ink
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ def clean_ink(gray: np.ndarray) -> np.ndarray | None:
     local_peak = ndimage.maximum_filter(ink, size=window)
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
+    ink = _without_lines(ink)
     mask = _without_specks(ink > 0.5)
     if not mask.any():
         return None
@@ -110,6 +126,109 @@ def _reduce(gray: np.ndarray) -> np.ndarray:
     size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
     reduced = Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX)
     return np.asarray(reduced, dtype=np.float32)
+
+
+def _without_lines(ink: np.ndarray) -> np.ndarray:
+    """Ink map without the lines that are not the digit's, where the digit survives them.
+
+    Removes long straight lines (ruled and squared paper, a plot's axes, the
+    border of a screenshot, the edge of a sheet) and closed frames drawn around
+    the digit. Where a line crosses a stroke, the stroke is kept. If nothing
+    but lines would be left, the ink is returned as it was: a lone tall 1 that
+    fills the picture is a digit, not a line.
+    """
+    # Lines are found on all the ink, faint included: next to a stroke a pale
+    # printed line is stretched against the stroke's brightness and falls to
+    # about half, so at the digit's threshold it would break into short pieces.
+    present = ink > 0
+    lines = _line_pixels(present)
+    rest = present & ~lines
+    rest &= ~_frame_pixels(rest)
+    if not (rest & (ink > 0.5)).any() or rest.sum() == present.sum():
+        return ink
+    return np.where(rest, ink, 0.0).astype(np.float32)
+
+
+def _line_pixels(mask: np.ndarray) -> np.ndarray:
+    """Pixels of long straight lines across the picture, minus where they cross strokes."""
+    from scipy import ndimage
+
+    horizontal = _long_runs(mask, axis=1)
+    vertical = _long_runs(mask, axis=0)
+    lines = np.zeros_like(mask)
+    if not (horizontal.any() or vertical.any()):
+        return lines
+    rest = mask & ~horizontal & ~vertical
+    pen = stroke_width(rest) if rest.any() else np.inf
+    for runs, axis in ((horizontal, 1), (vertical, 0)):
+        labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
+        side = mask.shape[1 - axis]  # the picture's extent across the lines
+        edge = EDGE_BAND * side
+        for index, box in enumerate(ndimage.find_objects(labels)):
+            band = labels[box] == index + 1
+            length = box[axis].stop - box[axis].start
+            thickness = band.sum() / length
+            across = box[1 - axis]
+            along_edge = across.stop <= edge or across.start >= side - edge
+            if thickness <= THIN_LINE_RATIO * pen or along_edge:
+                lines[box] |= band
+    # Where a line crosses a stroke, the stroke continues on both sides of it:
+    # bridge the line's width across (vertically for rows, sideways for columns).
+    for axis in (1, 0):
+        oriented = lines & (horizontal if axis == 1 else vertical)
+        if not oriented.any():
+            continue
+        reach = 2 * _widest_band(oriented, axis) + 3
+        structure = np.ones((reach, 1) if axis == 1 else (1, reach), dtype=bool)
+        bridged = ndimage.binary_closing(mask & ~lines, structure=structure)
+        lines &= ~(oriented & bridged)
+    return lines
+
+
+def _long_runs(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Ink in straight runs along ``axis`` at least LINE_SPAN of the picture long."""
+    from scipy import ndimage
+
+    length = int(np.ceil(LINE_SPAN * mask.shape[axis])) | 1  # odd, so the opening is symmetric
+    # A line may stray a pixel from its row: measure runs on the ink widened across them.
+    widened = ndimage.maximum_filter1d(mask, size=2 * LINE_WANDER + 1, axis=1 - axis)
+    # An opening with a line LINE_SPAN long; outside the picture there is no ink.
+    eroded = ndimage.minimum_filter1d(widened, length, axis=axis, mode="constant", cval=0)
+    return ndimage.maximum_filter1d(eroded, length, axis=axis) & mask
+
+
+def _widest_band(lines: np.ndarray, axis: int) -> int:
+    """The most line pixels in one column of horizontal lines (or row of vertical ones)."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(lines, structure=np.ones((3, 3)))
+    widest = 1
+    for index, box in enumerate(ndimage.find_objects(labels)):
+        widest = max(widest, int((labels[box] == index + 1).sum(axis=1 - axis).max()))
+    return widest
+
+
+def _frame_pixels(mask: np.ndarray) -> np.ndarray:
+    """Closed frames drawn around the digit: rings with a large hole that holds other ink."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    frames = np.zeros_like(mask)
+    if count <= 1:
+        return frames
+    sizes = np.bincount(labels.ravel())[1:]
+    for index, box in enumerate(ndimage.find_objects(labels)):
+        area = int(sizes[index])
+        if area < MIN_COMPONENT_FRACTION * sizes.max():
+            continue  # a speck of paper grain, not a frame: skip its hole filling
+        ring = labels[box] == index + 1
+        hole = ndimage.binary_fill_holes(ring) & ~ring
+        if hole.sum() < FRAME_HOLE_RATIO * area:
+            continue
+        held = int((mask[box] & hole).sum())
+        if held >= MIN_COMPONENT_FRACTION * area:
+            frames[box] |= ring
+    return frames
 
 
 def _without_specks(mask: np.ndarray) -> np.ndarray:
