@@ -305,7 +305,7 @@ def test_long_commands_show_a_bar_on_a_terminal_only(command, tmp_path, run_copy
         Image.fromarray(255 - mnist.test_images[index]).save(pictures / f"{index}.png")
     arguments, label = {
         "evaluate": (["evaluate", str(run_copy), "--out-dir", str(tmp_path / "out")], "evaluate ["),
-        "predict": (["predict", "--model", str(run_copy), str(pictures)], "pictures read 5"),
+        "predict": (["predict", "--model", str(run_copy), str(pictures)], "\rpictures read "),
         "compare": (
             ["compare", str(run_copy), str(run_copy), "--out", str(tmp_path / "c.png")],
             "compare [",
@@ -346,7 +346,7 @@ def test_predict_reads_the_digits_that_show_wrote(tmp_path, trained_run, mnist):
         paths.append(str(path))
     result = run_cli("predict", "--json", "--model", str(trained_run.run_dir), *paths)
     assert result.returncode == 0, result.stderr
-    read = [answer["digits"][0]["digit"] for answer in json.loads(result.stdout)]
+    read = [answer["name"] for answer in json.loads(result.stdout)]
     assert read == ["7", "2", "1", "0"]
     assert [int(label) for label in mnist.test_labels[:4]] == [7, 2, 1, 0]
 
