@@ -187,16 +187,16 @@ def train(
     """Train ``config`` on ``dataset``; with ``resume``, continue from ``checkpoints``.
 
     ``verbose=1`` shows Keras's progress bar; add an ``EpochLineLogger`` to
-    ``callbacks`` instead for one line per epoch. ``log`` gets the model's
-    summary (``model.summary()``, as the tutorial prints it) before the first
-    epoch. With ``config.ensemble`` K > 1, K models are trained with seeds
-    seed, seed + 1, ... (each with its own checkpoints, announced through
-    ``log``) and returned as one averaging model.
+    ``callbacks`` instead for one line per epoch. The model's summary
+    (``model.summary()``, as the tutorial prints it) goes to this module's
+    logger at INFO before the first epoch. With ``config.ensemble`` K > 1, K
+    models are trained with seeds seed, seed + 1, ... (each with its own
+    checkpoints, announced through ``log``) and returned as one averaging model.
     With ``config.test_time_views`` > 1 the returned model also averages over
     shifted copies of each image (the checkpoints keep the bare networks).
     """
     if config.ensemble == 1:
-        result = _train_one(config, dataset, checkpoints, resume, callbacks, verbose, log=log)
+        result = _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
     else:
         result = _train_ensemble(config, dataset, checkpoints, resume, callbacks, verbose, log)
     model = average_over_shifts(result.model, config.test_time_views)
@@ -223,7 +223,7 @@ def _train_ensemble(
         result = _train_one(
             member_config, dataset, member_checkpoints, member_resume, callbacks, verbose,
             name=f"member_{index}",
-            log=log if index == 0 else None,  # the members are alike: one summary
+            summarize=index == 0,  # the members are alike: one summary
         )  # fmt: skip
         members.append(result.model)
         histories.append(result.history)
@@ -257,7 +257,7 @@ def _train_one(
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int,
     name: str | None = None,
-    log: Callable[[str], None] | None = None,
+    summarize: bool = True,
 ) -> TrainResult:
     split = split_for_training(dataset, config)
     if resume:
@@ -270,9 +270,9 @@ def _train_one(
         compile_model(model, config, steps_per_epoch(len(split.train_images), config.batch_size))
         first_epoch, history = 0, []
     resumed_from = first_epoch
-    if log is not None:
+    if summarize and logger.isEnabledFor(logging.INFO):
         # Keras hands print_fn the whole table as one string, ending in a newline.
-        model.summary(print_fn=lambda text, **_: log(text.rstrip("\n")))
+        model.summary(print_fn=lambda text, **_: logger.info(text.rstrip("\n")))
 
     validation_data = None
     if len(split.validation_images):

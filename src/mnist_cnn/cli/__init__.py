@@ -7,6 +7,11 @@ CLI adds no dependency, and one function per command gives the same locality.
 Handlers import Keras, TensorFlow and Matplotlib inside themselves, so
 ``mnist-cnn --help`` starts instantly and never imports TensorFlow.
 
+What a command prints on stdout is its answer (a table, the files it wrote);
+everything else (progress, per-epoch lines, the model summary) goes through
+the ``mnist_cnn`` logger to stderr, which ``-q`` quiets and ``-v`` makes
+more detailed. Errors always show, as one line ``error: ...``.
+
 Exit codes: 0 success; 1 some inputs of a batch failed (the others answered);
 2 a usage, input or file problem, printed as one line ``error: ...``;
 3 the server's port is taken; 70 an internal error (a bug: please report it);

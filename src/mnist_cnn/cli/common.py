@@ -46,6 +46,21 @@ class _LogFormatter(logging.Formatter):
         return f"debug: {message}" if record.levelno <= logging.DEBUG else message
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 _cli_handler: logging.Handler | None = None
 
 
@@ -59,7 +74,7 @@ def configure_logging(verbosity: str) -> None:
     logger = logging.getLogger(LOGGER_NAME)
     if _cli_handler is not None:
         logger.removeHandler(_cli_handler)
-    _cli_handler = logging.StreamHandler(sys.stderr)
+    _cli_handler = _StderrHandler()
     _cli_handler.setFormatter(_LogFormatter("%(message)s"))
     logger.addHandler(_cli_handler)
     logger.setLevel(VERBOSITY_LEVELS[verbosity])
