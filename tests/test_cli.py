@@ -70,18 +70,18 @@ def test_train_records_settings_history_and_metrics(cli_run):
     assert metrics["first_test_image"]["actual"] == "7"
     assert f"test accuracy {100 * metrics['test_accuracy']:.2f}%" in result.stdout
     assert "first test image: predicted" in result.stdout
-    # Not a terminal: one line per epoch, no progress bar.
-    assert result.stdout.count("epoch 1/2 |") == 1 and "epoch 2/2 |" in result.stdout
-    assert "━" not in result.stdout
+    # Not a terminal: one log line per epoch (on stderr, with the log), no progress bar.
+    assert result.stderr.count("epoch 1/2 |") == 1 and "epoch 2/2 |" in result.stderr
+    assert "epoch 1/2" not in result.stdout and "━" not in result.stdout
 
 
 def test_show_writes_a_black_on_white_png(tmp_path):
     out = tmp_path / "digit.png"
-    result = run_cli("show", "--index", "7", "--out", str(out))
+    result = run_cli("show", "--index", "7", "--figure", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "label 3" in result.stdout  # MNIST's training image 7 is a 3
     with Image.open(out) as image:
-        assert image.size == (300, 330)
+        assert image.size == (300, 330)  # the Matplotlib figure, with its title
         gray = image.convert("L")
         # Mostly white paper with dark ink.
         histogram = gray.histogram()

@@ -10,6 +10,8 @@ steps for an existing run.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +28,14 @@ from mnist_cnn.run_folder import RunFolder
 if TYPE_CHECKING:
     import keras
 
+logger = logging.getLogger(__name__)
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
+# Test images classified between two progress reports: prediction's own batch size.
+EVALUATION_CHUNK = 1000
+EVALUATION_FILES = 4  # evaluation.json and three figures
+# progress(done, total) in steps; the CLI draws it as a bar.
+Progress = Callable[[int, int], None]
 KEEP_CHOICES = ("last", "best")
 
 
@@ -59,7 +67,7 @@ def train_run(
     keep: str = "last",
     progress_bar: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> RunSummary:
     """Train ``config`` on ``dataset`` and fill ``run_dir`` with every artefact.
 
@@ -118,7 +126,7 @@ def resume_run(
     keep: str | None = None,
     progress_bar: bool = False,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> RunSummary:
     """Continue an interrupted run with its own settings, data and ``keep`` choice.
 
@@ -219,41 +227,54 @@ def check_model_fits_data(model: Any, dataset: Dataset, model_name: str) -> None
         )
 
 
-def write_evaluation(out: RunFolder, analysis: Analysis, test_images: Any) -> list[Path]:
-    """evaluation.json, confusion_matrix.png, misclassified.png and calibration.png."""
+def write_evaluation(
+    out: RunFolder,
+    analysis: Analysis,
+    test_images: Any,
+    *,
+    on_file_written: Callable[[], None] | None = None,
+) -> list[Path]:
+    """evaluation.json, confusion_matrix.png, misclassified.png and calibration.png.
+
+    ``on_file_written`` is called after each of the ``EVALUATION_FILES`` files.
+    """
     from mnist_cnn.atomic_files import write_json_atomic
     from mnist_cnn.plots import confusion_matrix_figure, misclassified_figure, reliability_figure
 
     predictions = analysis.evaluation.predictions
     worst = analysis.worst_errors[:GALLERY_SIZE]
     calibration = analysis.calibration
+    figures = {
+        "confusion_matrix": lambda: confusion_matrix_figure(
+            analysis.confusion, analysis.class_names
+        ),
+        "misclassified": lambda: misclassified_figure(
+            test_images[worst],
+            analysis.evaluation.labels[worst],
+            predictions.classes[worst],
+            predictions.confidences[worst],
+            analysis.class_names,
+        ),
+        "calibration": lambda: reliability_figure(
+            calibration.bin_edges,
+            calibration.bin_confidence,
+            calibration.bin_accuracy,
+            calibration.bin_count,
+            calibration.expected_calibration_error,
+        ),
+    }
+    written: list[Path] = []
+
+    def wrote(path: Path) -> None:
+        written.append(path)
+        if on_file_written is not None:
+            on_file_written()
+
     write_json_atomic(out.evaluation_file, analysis.to_dict())
-    return [
-        out.evaluation_file,
-        out.save_figure(
-            confusion_matrix_figure(analysis.confusion, analysis.class_names), "confusion_matrix"
-        ),
-        out.save_figure(
-            misclassified_figure(
-                test_images[worst],
-                analysis.evaluation.labels[worst],
-                predictions.classes[worst],
-                predictions.confidences[worst],
-                analysis.class_names,
-            ),
-            "misclassified",
-        ),
-        out.save_figure(
-            reliability_figure(
-                calibration.bin_edges,
-                calibration.bin_confidence,
-                calibration.bin_accuracy,
-                calibration.bin_count,
-                calibration.expected_calibration_error,
-            ),
-            "calibration",
-        ),
-    ]
+    wrote(out.evaluation_file)
+    for name, draw in figures.items():
+        wrote(out.save_figure(draw(), name))
+    return written
 
 
 def evaluate_run(
@@ -262,26 +283,65 @@ def evaluate_run(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     use_run_class_names: bool = True,
+    progress: Progress | None = None,
 ) -> tuple[Analysis, Path]:
     """Load a run's model, evaluate and analyse it, and write the files into ``out_dir``.
 
     ``out_dir`` defaults to the run folder (or the model file's folder).
     ``use_run_class_names``: show the names the run was trained with (e.g.
-    Fashion-MNIST's) rather than the dataset's.
+    Fashion-MNIST's) rather than the dataset's. ``progress(done, total)`` is
+    called as the work goes: loading the model, each thousand test images,
+    the analysis, and each written file are a step each.
     """
     from mnist_cnn.engines import load_model, resolve_keras_path
 
+    chunks = math.ceil(len(dataset.test_images) / EVALUATION_CHUNK)
+    total = 1 + chunks + 1 + EVALUATION_FILES
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     model_path = resolve_keras_path(run_or_model)
     model = load_model(model_path)
+    logger.debug("evaluating %s on %d test images", model_path, len(dataset.test_images))
+    step()
     if use_run_class_names:
         names = RunFolder(model_path.parent).read_class_names(dataset.num_classes)
         dataset = dataclasses.replace(dataset, class_names=names)
     check_model_fits_data(model, dataset, str(model_path))
-    evaluation = evaluate(model, dataset.test_images, dataset.test_labels)
+    evaluation = _evaluate_in_chunks(model, dataset, on_chunk=step)
     analysis = analyse(evaluation, dataset.class_names)
+    step()
     out = RunFolder(out_dir if out_dir is not None else model_path.parent)
-    write_evaluation(out, analysis, dataset.test_images)
+    write_evaluation(out, analysis, dataset.test_images, on_file_written=step)
     return analysis, out.path
+
+
+def _evaluate_in_chunks(model: Any, dataset: Dataset, on_chunk: Callable[[], None]) -> Any:
+    """``evaluation.evaluate``, a thousand test images at a time so that progress can show.
+
+    The same numbers: ``evaluate`` is ``predict`` and then
+    ``evaluation_from_predictions``, and prediction runs in batches of a thousand anyway.
+    """
+    import numpy as np
+
+    from mnist_cnn.evaluation import evaluation_from_predictions
+    from mnist_cnn.prediction import Predictions, predict
+
+    images = dataset.test_images
+    probabilities = []
+    for start in range(0, len(images), EVALUATION_CHUNK):
+        chunk = images[start : start + EVALUATION_CHUNK]
+        probabilities.append(predict(model, chunk, batch_size=EVALUATION_CHUNK).probabilities)
+        on_chunk()
+    if not probabilities:
+        return evaluate(model, images, dataset.test_labels)  # no images: evaluate's own answer
+    predictions = Predictions.from_probabilities(np.concatenate(probabilities))
+    return evaluation_from_predictions(predictions, dataset.test_labels)
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,5 @@
-"""Figures. Each function returns a Matplotlib ``Figure``; saving happens at the edge.
+"""Figures. Each function returns a Matplotlib ``Figure`` (or, for ``enlarged_image``,
+the pixels of a plain picture); saving happens at the edge.
 
 Figures are made with ``matplotlib.figure.Figure`` rather than ``pyplot``, so
 no global state or display is involved and they work in threads and servers.
@@ -14,6 +15,23 @@ from matplotlib.figure import Figure
 
 RIGHT_COLOUR = "tab:blue"
 WRONG_COLOUR = "tab:red"
+
+
+# 28 px become 280: big enough to look at, and each MNIST pixel stays a crisp square.
+ENLARGE_SCALE = 10
+
+
+def enlarged_image(image: np.ndarray, scale: int = ENLARGE_SCALE) -> np.ndarray:
+    """One (28, 28) uint8 image as a picture: black ink on white, each pixel a square.
+
+    Returns (28 * scale, 28 * scale) uint8. Nearest-neighbour enlargement adds
+    no grey that the image did not have, and no frame or title, so the picture
+    can be read back by ``mnist-cnn predict`` as the digit it is.
+    """
+    if scale < 1:
+        raise ValueError(f"scale must be at least 1, got {scale}")
+    ink_on_white = 255 - np.asarray(image, dtype=np.uint8)  # as cmap="binary" shows it
+    return np.repeat(np.repeat(ink_on_white, scale, axis=0), scale, axis=1)
 
 
 def sample_figure(image: np.ndarray, title: str) -> Figure:

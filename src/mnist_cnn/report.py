@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,14 @@ def render_report(run_dir: str | os.PathLike[str]) -> str:
     )
 
 
-def comparison_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """One row per run: name, preset, epochs, training seconds, test accuracy, parameters."""
+def comparison_rows(
+    run_dirs: Sequence[str | os.PathLike[str]],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per run: name, preset, epochs, training seconds, test accuracy, parameters.
+
+    ``progress(done, total)`` is called after each run is read.
+    """
     rows = []
     for run_dir in run_dirs:
         run = RunFolder(run_dir)
@@ -119,6 +125,8 @@ def comparison_rows(run_dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str
                 "history": history,
             }
         )
+        if progress is not None:
+            progress(len(rows), len(run_dirs))
     return rows
 
 

@@ -11,6 +11,8 @@ schedule position, and the history) is saved atomically after each epoch.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,8 @@ from mnist_cnn.models import (
 )
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.run_folder import HISTORY_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class EpochHistory(keras.callbacks.Callback):
 class EpochLineLogger(keras.callbacks.Callback):
     """One line per epoch, for logs where a progress bar would be noise."""
 
-    def __init__(self, total_epochs: int, write: Callable[[str], None] = print) -> None:
+    def __init__(self, total_epochs: int, write: Callable[[str], None] = logger.info) -> None:
         super().__init__()
         self.total_epochs = total_epochs
         self.write = write
@@ -132,6 +136,28 @@ class StopWhenAsked(keras.callbacks.Callback):
     on_test_batch_end = _stop_if_asked  # fit's validation pass
 
 
+class TensorBoardAcrossEpochs(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback, for training that calls ``fit`` once per epoch.
+
+    The epochs are numbered right as it is: each ``fit`` passes its
+    ``initial_epoch``, which the callback uses as the step. But each ``fit``
+    also hands it the model again, and it would write the graph again each
+    time, which TensorBoard shows as "more than one graph"; so only the first.
+    """
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        self.write_graph = False
+
+
+def tensorboard_callback(log_dir: str | os.PathLike[str]) -> keras.callbacks.Callback:
+    """Losses, accuracies and weight histograms per epoch, and the graph, under ``log_dir``.
+
+    Needs the ``tensorboard`` package; view with ``tensorboard --logdir log_dir``.
+    """
+    return TensorBoardAcrossEpochs(log_dir=os.fspath(log_dir), histogram_freq=1, write_graph=True)
+
+
 class ProgressBar(keras.callbacks.ProgbarLogger):
     """Keras's progress bar, told the run's real epoch count.
 
@@ -161,8 +187,10 @@ def train(
     """Train ``config`` on ``dataset``; with ``resume``, continue from ``checkpoints``.
 
     ``verbose=1`` shows Keras's progress bar; add an ``EpochLineLogger`` to
-    ``callbacks`` instead for one line per epoch. With ``config.ensemble`` K > 1,
-    K models are trained with seeds seed, seed + 1, ... (each with its own
+    ``callbacks`` instead for one line per epoch. The model's summary
+    (``model.summary()``, as the tutorial prints it) goes to this module's
+    logger at INFO before the first epoch. With ``config.ensemble`` K > 1, K
+    models are trained with seeds seed, seed + 1, ... (each with its own
     checkpoints, announced through ``log``) and returned as one averaging model.
     With ``config.test_time_views`` > 1 the returned model also averages over
     shifted copies of each image (the checkpoints keep the bare networks).
@@ -195,6 +223,7 @@ def _train_ensemble(
         result = _train_one(
             member_config, dataset, member_checkpoints, member_resume, callbacks, verbose,
             name=f"member_{index}",
+            summarize=index == 0,  # the members are alike: one summary
         )  # fmt: skip
         members.append(result.model)
         histories.append(result.history)
@@ -228,6 +257,7 @@ def _train_one(
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int,
     name: str | None = None,
+    summarize: bool = True,
 ) -> TrainResult:
     split = split_for_training(dataset, config)
     if resume:
@@ -240,6 +270,9 @@ def _train_one(
         compile_model(model, config, steps_per_epoch(len(split.train_images), config.batch_size))
         first_epoch, history = 0, []
     resumed_from = first_epoch
+    if summarize and logger.isEnabledFor(logging.INFO):
+        # Keras hands print_fn the whole table as one string, ending in a newline.
+        model.summary(print_fn=lambda text, **_: logger.info(text.rstrip("\n")))
 
     validation_data = None
     if len(split.validation_images):

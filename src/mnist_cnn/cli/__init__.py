@@ -7,6 +7,11 @@ CLI adds no dependency, and one function per command gives the same locality.
 Handlers import Keras, TensorFlow and Matplotlib inside themselves, so
 ``mnist-cnn --help`` starts instantly and never imports TensorFlow.
 
+What a command prints on stdout is its answer (a table, the files it wrote);
+everything else (progress, per-epoch lines, the model summary) goes through
+the ``mnist_cnn`` logger to stderr, which ``-q`` quiets and ``-v`` makes
+more detailed. Errors always show, as one line ``error: ...``.
+
 Exit codes: 0 success; 1 some inputs of a batch failed (the others answered);
 2 a usage, input or file problem, printed as one line ``error: ...``;
 3 the server's port is taken; 70 an internal error (a bug: please report it);
@@ -16,18 +21,25 @@ Exit codes: 0 success; 1 some inputs of a batch failed (the others answered);
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from mnist_cnn.cli import (
+    completion_command,
     data_commands,
     predict_command,
     run_commands,
     serve_command,
     train_command,
 )
-from mnist_cnn.cli.common import print_error
+from mnist_cnn.cli.common import (
+    add_verbosity_options,
+    configure_logging,
+    print_error,
+    quiet_tensorflow,
+)
 from mnist_cnn.errors import MnistCnnError, PortInUseError
 
 EXIT_USAGE = 2
@@ -36,7 +48,15 @@ EXIT_INTERNAL_ERROR = 70
 EXIT_INTERRUPTED = 130
 # Set to 1 to see the traceback of an internal error.
 TRACEBACK_ENVIRONMENT_VARIABLE = "MNIST_CNN_TRACEBACK"
-COMMANDS = (data_commands, train_command, run_commands, predict_command, serve_command)
+logger = logging.getLogger(__name__)
+COMMANDS = (
+    data_commands,
+    train_command,
+    run_commands,
+    predict_command,
+    serve_command,
+    completion_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,14 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, understand and use a convolutional network on MNIST digits.",
     )
     parser.add_argument("--version", action="version", version=f"mnist-cnn {__version__}")
+    add_verbosity_options(parser)
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(subcommands)
+    # Also after the command (mnist-cnn train -q), as people type them.
+    for command_parser in subcommands.choices.values():
+        add_verbosity_options(command_parser, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    configure_logging(arguments.verbosity)
+    logger.debug("mnist-cnn %s on Python %s", _version(), sys.version.split()[0])
+    # Before any command: whatever path imports TensorFlow, its start-up notices stay hidden.
+    quiet_tensorflow()
     try:
         return arguments.handler(arguments)
     except MnistCnnError as error:
@@ -83,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"traceback that {TRACEBACK_ENVIRONMENT_VARIABLE}=1 shows"
         )
         return EXIT_INTERNAL_ERROR
+
+
+def _version() -> str:
+    from mnist_cnn import __version__
+
+    return __version__
 
 
 def _message_for_cli(error: MnistCnnError) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib.abc
+import importlib.machinery
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -12,29 +14,147 @@ from typing import Any
 
 DATA_ENVIRONMENT_VARIABLE = "MNIST_CNN_DATA"
 DEFAULT_RUN = Path("runs/latest")
+# The package's logger: the library logs to it (or to children of it), the CLI shows it.
+LOGGER_NAME = "mnist_cnn"
+# What -q, nothing and -v show of the log; the command's answer (stdout) and errors always show.
+VERBOSITY_LEVELS = {"quiet": logging.WARNING, "normal": logging.INFO, "verbose": logging.DEBUG}
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser, default: Any = "normal") -> None:
+    """-q and -v; the last one given wins.
+
+    The top-level parser gets them with a real default, each command with
+    ``argparse.SUPPRESS``, so that ``mnist-cnn -q train`` is not undone by the
+    command's own default.
+    """
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const="quiet", default=default,
+        help="print only the answer and errors: no progress, no log lines (default: off)",
+    )  # fmt: skip
+    group.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const="verbose",
+        default=default, help="add debugging detail to the log lines (default: off)",
+    )  # fmt: skip
+
+
+class _LogFormatter(logging.Formatter):
+    """The message alone, as the CLI always printed it; debug lines say what they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return f"debug: {message}" if record.levelno <= logging.DEBUG else message
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
+_cli_handler: logging.Handler | None = None
+
+
+def configure_logging(verbosity: str) -> None:
+    """Show the ``mnist_cnn`` logger on stderr at the level ``verbosity`` names.
+
+    Called once per ``main``; a second call (tests call ``main`` many times in
+    one process) replaces the first one's handler rather than adding another.
+    """
+    global _cli_handler
+    logger = logging.getLogger(LOGGER_NAME)
+    if _cli_handler is not None:
+        logger.removeHandler(_cli_handler)
+    _cli_handler = _StderrHandler()
+    _cli_handler.setFormatter(_LogFormatter("%(message)s"))
+    logger.addHandler(_cli_handler)
+    logger.setLevel(VERBOSITY_LEVELS[verbosity])
+    # The CLI's handler shows the records; the root logger's (if any) would repeat them.
+    logger.propagate = False
+
+
+def showing(level: int) -> bool:
+    """Whether the log shows records of ``level`` (e.g. whether -q was given)."""
+    return logging.getLogger(LOGGER_NAME).isEnabledFor(level)
 
 
 def quiet_tensorflow() -> None:
-    """Start TensorFlow, when it is the Keras backend, with its C++ notices silenced.
+    """Have TensorFlow, whenever something imports it, start with its C++ notices silenced.
 
     TensorFlow prints oneDNN and absl notices straight to file descriptor 2 at
     import, whatever TF_CPP_MIN_LOG_LEVEL says; they are noise to a CLI user.
-    On the JAX or PyTorch backend, or without TensorFlow, nothing is imported.
+    Rather than importing TensorFlow here (seconds, and wasted on ``show`` or
+    ``predict --engine onnx``), this installs an import hook: the import runs
+    with file descriptor 2 pointed at /dev/null, whichever path leads to it
+    (Keras, the data download, an export). So ``main`` calls it once, before
+    any command. On the JAX or PyTorch backend it does nothing.
     """
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if keras_backend() != "tensorflow" or "tensorflow" in sys.modules:
         return
-    if importlib.util.find_spec("tensorflow") is None:
-        return  # Keras itself will say which backend is missing, as one line
+    # Notices TensorFlow logs after its import (CPU features at the first op) obey this.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved_stderr = os.dup(2)
+    if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+def keras_backend() -> str:
+    """The backend Keras will choose, found as Keras finds it, without importing Keras."""
+    import json
+
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
+        with open(os.path.join(keras_home, "keras.json")) as handle:
+            return str(json.load(handle).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds the top-level ``tensorflow`` package as usual, with a loader that silences fd 2."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "tensorflow":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilencedLoader(spec.loader)
+        return spec
+
+
+class _SilencedLoader(importlib.abc.Loader):
+    """Runs another loader's ``exec_module`` with file descriptor 2 on /dev/null."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        sys.stderr.flush()
+        saved_stderr = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                self._loader.exec_module(module)
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+
+    def __getattr__(self, name: str) -> Any:
+        # Resource readers and the like are the wrapped loader's.
+        return getattr(self._loader, name)
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +217,6 @@ def load_classifier(run_or_model: Path, engine: str) -> Any:
     if engine == "keras":
         # A missing or malformed model is refused before Keras starts (a few seconds).
         check_keras_archive(resolve_keras_path(run_or_model))
-        quiet_tensorflow()
     return load_classifier(run_or_model, engine)
 
 

@@ -27,7 +27,15 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     data.set_defaults(handler=command_data)
 
-    show = subcommands.add_parser("show", help="write one image as a black-on-white PNG")
+    show = subcommands.add_parser(
+        "show",
+        help="write one image as a black-on-white PNG",
+        description=(
+            "Write one dataset image as a PNG: the image itself, enlarged 10 times "
+            "(280x280, black ink on white, no frame), which 'mnist-cnn predict' reads back; "
+            "or, with --figure, a Matplotlib figure with its label as the title."
+        ),
+    )
     show.add_argument("--index", type=int, default=0, help="which image (default: 0)")
     show.add_argument(
         "--split", choices=("train", "test"), default="train", help="which set (default: train)"
@@ -35,6 +43,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--out", type=Path, default=None, help="PNG to write (default: sample-<split>-<index>.png)"
     )
+    show.add_argument(
+        "--figure", action="store_true",
+        help="a Matplotlib figure with a title and frame (default: the image alone, 280x280)",
+    )  # fmt: skip
     add_data_options(show)
     show.set_defaults(handler=command_show)
 
@@ -64,9 +76,6 @@ def command_data(arguments: argparse.Namespace) -> int:
 
 
 def command_show(arguments: argparse.Namespace) -> int:
-    from mnist_cnn.plots import sample_figure
-    from mnist_cnn.run_folder import save_figure
-
     dataset = load_dataset(arguments)
     images = dataset.train_images if arguments.split == "train" else dataset.test_images
     labels = dataset.train_labels if arguments.split == "train" else dataset.test_labels
@@ -77,7 +86,23 @@ def command_show(arguments: argparse.Namespace) -> int:
         )
     label = dataset.class_names[labels[arguments.index]]
     out = arguments.out or Path(f"sample-{arguments.split}-{arguments.index}.png")
-    title = f"{arguments.split}[{arguments.index}]: {label}"
-    save_figure(sample_figure(images[arguments.index], title), out)
+    if arguments.figure:
+        from mnist_cnn.plots import sample_figure
+        from mnist_cnn.run_folder import save_figure
+
+        title = f"{arguments.split}[{arguments.index}]: {label}"
+        save_figure(sample_figure(images[arguments.index], title), out)
+    else:
+        _save_picture(images[arguments.index], out)
     print(f"wrote {out} ({arguments.split} image {arguments.index}, label {label})")
     return 0
+
+
+def _save_picture(image, out: Path) -> None:
+    from PIL import Image
+
+    from mnist_cnn.atomic_files import atomic_path
+    from mnist_cnn.plots import enlarged_image
+
+    with atomic_path(out) as temporary_path:
+        Image.fromarray(enlarged_image(image)).save(temporary_path, format="PNG")

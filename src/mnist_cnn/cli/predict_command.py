@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from mnist_cnn.cli.common import DEFAULT_RUN, add_inference_options, load_classifier, print_error
+from mnist_cnn.cli.progress import Progress, progress_bar
 
 EXIT_SOME_FAILED = 1
+logger = logging.getLogger(__name__)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -52,12 +57,17 @@ def command_predict(arguments: argparse.Namespace) -> int:
     from mnist_cnn.reading import read_pictures
 
     classifier = load_classifier(arguments.model, arguments.engine)
-    answers = answer_pictures(
-        read_pictures(arguments.paths),
-        classifier,
-        multi=arguments.multi,
-        min_confidence=arguments.min_confidence,
+    # One picture needs no bar; a folder, an array or a list of files may take a while.
+    many = len(arguments.paths) > 1 or any(
+        path.is_dir() or path.suffix.lower() == ".npy" for path in arguments.paths
     )
+    with progress_bar("pictures read", enabled=many) as progress:
+        answers = answer_pictures(
+            _counted(read_pictures(arguments.paths), progress),
+            classifier,
+            multi=arguments.multi,
+            min_confidence=arguments.min_confidence,
+        )
     for answer in answers:
         if answer.error:
             print_error(answer.error)
@@ -77,6 +87,17 @@ def command_predict(arguments: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if any(answer.error for answer in answers) else 0
 
 
+def _counted(pictures: Iterable[Any], progress: Progress) -> Iterator[Any]:
+    """The pictures, reporting each one once the reader asks for the next.
+
+    How many a folder or an array holds is known only at the end, so the
+    total is None: the bar counts.
+    """
+    for count, picture in enumerate(pictures, start=1):
+        yield picture
+        progress(count, None)
+
+
 def _write_preprocessed(answers, out: Path) -> None:
     from mnist_cnn.plots import preprocessed_strip_figure
     from mnist_cnn.run_folder import save_figure
@@ -88,7 +109,7 @@ def _write_preprocessed(answers, out: Path) -> None:
             [f"{Path(name).name}: {digit.digit}" for name, digit in shown],
         )
         save_figure(figure, out)
-        print(f"wrote {out}", file=sys.stderr)
+        logger.info("wrote %s", out)
 
 
 def _csv_row(answer) -> list:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
-from mnist_cnn.cli.common import (
-    add_data_options,
-    add_run_argument,
-    data_path,
-    load_dataset,
-    quiet_tensorflow,
-)
+from mnist_cnn.cli.common import add_data_options, add_run_argument, data_path, load_dataset
+from mnist_cnn.cli.progress import progress_bar
 from mnist_cnn.errors import MnistCnnError
+
+logger = logging.getLogger(__name__)
 
 # export.FORMATS, repeated so that --help needs no numpy; a test keeps them equal.
 EXPORT_FORMATS = ("onnx", "saved_model")
@@ -73,8 +71,14 @@ def _evaluate(arguments: argparse.Namespace, run: Path, out_dir: Path | None = N
 
     resolve_keras_path(run)  # a missing model is reported before the data is loaded
     dataset = load_dataset(arguments)  # and bad data before Keras starts
-    quiet_tensorflow()
-    return evaluate_run(run, dataset, out_dir, use_run_class_names=arguments.class_names is None)
+    with progress_bar("evaluate") as progress:
+        return evaluate_run(
+            run,
+            dataset,
+            out_dir,
+            use_run_class_names=arguments.class_names is None,
+            progress=progress,
+        )
 
 
 def command_evaluate(arguments: argparse.Namespace) -> int:
@@ -107,23 +111,33 @@ def command_compare(arguments: argparse.Namespace) -> int:
     from mnist_cnn.report import comparison_rows, format_comparison
     from mnist_cnn.run_folder import save_figure
 
-    rows = comparison_rows(arguments.runs)
+    total = len(arguments.runs) + 1  # each run read, then the figure
+    with progress_bar("compare") as progress:
+        rows = comparison_rows(arguments.runs, progress=lambda done, _: progress(done, total))
+        figure = comparison_figure([(row["run"], row["history"]) for row in rows])
+        save_figure(figure, arguments.out)
+        progress(total, total)
     print(format_comparison(rows))
-    save_figure(comparison_figure([(row["run"], row["history"]) for row in rows]), arguments.out)
     print(f"wrote {arguments.out}")
     return 0
 
 
 def command_export(arguments: argparse.Namespace) -> int:
-    quiet_tensorflow()
     from mnist_cnn.export import export_model
 
-    check_images = None
-    if arguments.check:
-        from mnist_cnn.data import load_mnist
+    # Steps: the check images loaded, the export written and checked. export_model
+    # is one step for now; the bar at 1/2 says that it is at work, not how far.
+    with progress_bar(f"export {arguments.format}") as progress:
+        check_images = None
+        if arguments.check:
+            from mnist_cnn.data import load_mnist
 
-        check_images = load_mnist(data_path(arguments)).test_images[: arguments.check]
-    result = export_model(arguments.run, arguments.format, arguments.out, check_images=check_images)
+            check_images = load_mnist(data_path(arguments)).test_images[: arguments.check]
+        progress(1, 2)
+        result = export_model(
+            arguments.run, arguments.format, arguments.out, check_images=check_images
+        )
+        progress(2, 2)
     print(f"wrote {result.path}")
     if result.checked_images:
         print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from mnist_cnn.cli.common import (
     add_inference_options,
@@ -11,6 +12,8 @@ from mnist_cnn.cli.common import (
     load_classifier,
 )
 from mnist_cnn.errors import MnistCnnError
+
+logger = logging.getLogger(__name__)
 
 
 def register(subcommands: argparse._SubParsersAction) -> None:
@@ -25,6 +28,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     add_inference_options(serve, "keras, or onnx (needs 'mnist-cnn export' first)")
     serve.set_defaults(handler=command_serve)
+
+
+# uvicorn's log follows ours.
+UVICORN_LOG_LEVELS = {"quiet": "warning", "normal": "info", "verbose": "debug"}
 
 
 def command_serve(arguments: argparse.Namespace) -> int:
@@ -43,6 +50,11 @@ def command_serve(arguments: argparse.Namespace) -> int:
         f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
         flush=True,
     )
-    run_server(app, host=arguments.host, port=arguments.port, log_level="info")
-    print("server stopped", flush=True)
+    run_server(
+        app,
+        host=arguments.host,
+        port=arguments.port,
+        log_level=UVICORN_LOG_LEVELS[arguments.verbosity],
+    )
+    logger.info("server stopped")
     return 0

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnist_cnn.cli.common import add_data_options, data_path, quiet_tensorflow
+from mnist_cnn.cli.common import add_data_options, data_path, showing
 from mnist_cnn.errors import MnistCnnError
 
 if TYPE_CHECKING:
@@ -19,6 +21,7 @@ if TYPE_CHECKING:
     from mnist_cnn.training import StopWhenAsked
 
 EXIT_INTERRUPTED = 130
+logger = logging.getLogger(__name__)
 DEFAULT_RUNS_ROOT = Path("runs")
 # Options that choose what a run is: a resumed run keeps its own, so each is refused there.
 RUN_DEFINING_OPTIONS = (
@@ -123,16 +126,31 @@ def _add_run_options(train: argparse.ArgumentParser) -> None:
             "(default: last, or what the resumed run chose)"
         ),
     )  # fmt: skip
+    train.add_argument(
+        "--tensorboard", type=Path, default=None, metavar="DIR",
+        help=(
+            "write TensorBoard logs (losses, accuracies, weight histograms, the graph) "
+            "to DIR; view them with: tensorboard --logdir DIR (default: none)"
+        ),
+    )  # fmt: skip
 
 
 def command_train(arguments: argparse.Namespace) -> int:
     # Every refusal that needs no Keras comes before Keras starts (a few seconds).
+    if arguments.tensorboard is not None:
+        _require_tensorboard()
     prepare = _prepare_resume if arguments.resume is not None else _prepare_new_run
     run_dir, start = prepare(arguments)
     stopper = _stopper()
+    callbacks = [stopper]
+    if arguments.tensorboard is not None:
+        from mnist_cnn.training import tensorboard_callback
+
+        callbacks.append(tensorboard_callback(arguments.tensorboard))
+        logger.info("TensorBoard logs in %s", arguments.tensorboard)
     try:
         with _ctrl_c_asks(stopper):
-            summary = start([stopper])
+            summary = start(callbacks)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: every completed epoch is saved; continue with\n"
@@ -157,12 +175,11 @@ def _prepare_resume(arguments: argparse.Namespace) -> tuple[Path, Start]:
     run = RunFolder(arguments.resume)
     run.read_train_config()
     run.checkpoints.require_saved()
-    quiet_tensorflow()
     from mnist_cnn.pipeline import resume_run
 
-    print(f"resuming {run.path}", flush=True)
+    logger.info("resuming %s", run.path)
     return run.path, lambda callbacks: resume_run(
-        run.path, keep=arguments.keep, progress_bar=sys.stdout.isatty(), callbacks=callbacks
+        run.path, keep=arguments.keep, progress_bar=_keras_progress_bar(), callbacks=callbacks
     )
 
 
@@ -175,22 +192,40 @@ def _prepare_new_run(arguments: argparse.Namespace) -> tuple[Path, Start]:
     from mnist_cnn.data import load_mnist
 
     dataset = load_mnist(data_path(arguments), class_names=arguments.class_names)
-    quiet_tensorflow()
     from mnist_cnn.pipeline import describe_dataset, train_run
 
-    print(describe_dataset(dataset))
+    logger.info(describe_dataset(dataset))
+    logger.debug("settings: %s", config.to_dict())
     runs_root = arguments.runs_root or DEFAULT_RUNS_ROOT
     run_dir = arguments.run_dir or RunFolder.create_new(runs_root, config.preset).path
-    print(f"training preset {config.preset!r} in {run_dir}", flush=True)
+    logger.info("training preset %r in %s", config.preset, run_dir)
     return run_dir, lambda callbacks: train_run(
         config,
         dataset,
         run_dir,
         data_path=data_path(arguments),
         keep=arguments.keep or "last",
-        progress_bar=sys.stdout.isatty(),
+        progress_bar=_keras_progress_bar(),
         callbacks=callbacks,
     )
+
+
+def _keras_progress_bar() -> bool:
+    """Keras's bar on a terminal (it writes to stdout); -q hides it with the epoch lines."""
+    return sys.stdout.isatty() and showing(logging.INFO)
+
+
+def _require_tensorboard() -> None:
+    """Refused before the data loads: Keras's callback needs the tensorboard package."""
+    try:
+        found = importlib.util.find_spec("tensorboard") is not None
+    except (ImportError, ValueError):  # ValueError: a module blocked in sys.modules
+        found = False
+    if not found:
+        raise MnistCnnError(
+            "--tensorboard needs the tensorboard package (not installed): "
+            "pip install 'mnist-cnn[tensorboard]'"
+        )
 
 
 def _config_from(arguments: argparse.Namespace):
@@ -198,10 +233,10 @@ def _config_from(arguments: argparse.Namespace):
 
     preset = arguments.preset or DEFAULT_PRESET
     if preset in PRESET_ALIASES:
-        print(
-            f"note: the preset {preset!r} is now called {PRESET_ALIASES[preset]!r}; "
-            "the old name will go in a later release",
-            file=sys.stderr,
+        logger.warning(
+            "note: the preset %r is now called %r; the old name will go in a later release",
+            preset,
+            PRESET_ALIASES[preset],
         )
     return preset_config(
         preset,
