@@ -71,6 +71,7 @@ bench-quick: setup
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks

@@ -404,7 +404,14 @@ def _check_content_hash(arrays: dict[str, np.ndarray], path: Path) -> None:
 
 def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as temporary_path:
-        np.savez_compressed(temporary_path, **arrays)
+        # Named one by one: the four arrays of NPZ_KEYS, nothing else.
+        np.savez_compressed(
+            temporary_path,
+            x_train=arrays["x_train"],
+            y_train=arrays["y_train"],
+            x_test=arrays["x_test"],
+            y_test=arrays["y_test"],
+        )
 
 
 def _make_dataset(

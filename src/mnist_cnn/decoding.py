@@ -128,12 +128,12 @@ def _decode_reduced(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA")  # palette transparency becomes an alpha channel
     from PIL import ImageChops
 
-    alpha = image.getchannel("A")
+    alpha_channel = image.getchannel("A")
     # Premultiplied by alpha before averaging, so that the colour of fully
     # transparent pixels never bleeds into the reduced picture.
-    covered = ImageChops.multiply(image.convert("L"), alpha)
-    alpha = np.asarray(_reduce_image(alpha), dtype=np.float32) / 255.0
-    covered = np.asarray(_reduce_image(covered), dtype=np.float32) / 255.0
+    covered_channel = ImageChops.multiply(image.convert("L"), alpha_channel)
+    alpha = np.asarray(_reduce_image(alpha_channel), dtype=np.float32) / 255.0
+    covered = np.asarray(_reduce_image(covered_channel), dtype=np.float32) / 255.0
     return _flatten_onto_paper(covered, alpha)
 
 
@@ -162,7 +162,7 @@ def _numeric_to_gray(image: Image.Image) -> np.ndarray:
         for full_scale in (1.0, 255.0, 65535.0):
             if high <= full_scale:
                 return values / full_scale
-    return (values - low) / max(high - low, np.finfo(np.float32).tiny)
+    return (values - low) / max(high - low, float(np.finfo(np.float32).tiny))
 
 
 def _flatten_onto_paper(covered: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 RIGHT_COLOUR = "tab:blue"
 WRONG_COLOUR = "tab:red"
@@ -99,7 +100,7 @@ def training_curves_figure(history: Sequence[dict[str, float]]) -> Figure:
         axes.set_title(metric.capitalize())
         axes.grid(alpha=0.3)
         axes.legend()
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
 
 
@@ -228,7 +229,7 @@ def comparison_figure(curves: Sequence[tuple[str, Sequence[dict[str, float]]]]) 
     axes.set_title("Validation accuracy per epoch")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
 
 

@@ -190,6 +190,8 @@ def digit_answer(
     confidence = float(predictions.confidences[0])
     class_index = int(predictions.classes[0])
     top = predictions.top(0)
+    if digit.image is None:
+        raise ValueError("a prepared digit without an image has no answer")
     return DigitAnswer(
         digit=class_names[class_index],
         confidence=confidence,
@@ -224,12 +226,12 @@ def answer_pictures(
     batches: list[np.ndarray] = []  # (n, classes) probabilities, in the order of the digits
     for picture in pictures:
         readable = picture.error is None and picture.gray is not None
-        digits = digits_in(picture.gray, multi) if readable else None
+        digits = digits_in(picture.gray, multi) if picture.gray is not None and readable else None
         prepared.append((picture.name, digits, picture.error))
         # Unbound before the loop asks for the next picture, so that two decoded
         # pictures are never held at once.
         del picture
-        waiting.extend(digit.image for digit in digits or [])
+        waiting.extend(digit.image for digit in digits or [] if digit.image is not None)
         if len(waiting) >= batch_size:
             batches.append(_classify(waiting, classifier))
             waiting = []

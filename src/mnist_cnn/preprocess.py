@@ -284,8 +284,8 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
 
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
-    boxed = Image.fromarray(ink.astype(np.float32), mode="F").resize(new_size, resample)
-    boxed = np.clip(np.asarray(boxed, dtype=np.float32), 0.0, 1.0)
+    resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(new_size, resample)
+    boxed = np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
 
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     top = (IMAGE_SIZE - boxed.shape[0]) // 2

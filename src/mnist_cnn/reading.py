@@ -173,7 +173,10 @@ def _open_array(file: BinaryIO, name: str) -> np.ndarray:
             f"holds {present:,}; damaged or truncated"
         )
     order = "F" if fortran_order else "C"
-    images = np.memmap(file, dtype=dtype, mode="r", offset=data_start, shape=shape, order=order)
+    # numpy maps the open file; its stubs ask for write methods a read-only map never uses.
+    images = np.memmap(  # type: ignore[call-overload]
+        file, dtype=dtype, mode="r", offset=data_start, shape=shape, order=order
+    )
     if images.dtype.kind == "f":
         stack = images if images.ndim == 3 else images[np.newaxis]
         for start in range(0, len(stack), ARRAY_CHECK_CHUNK):

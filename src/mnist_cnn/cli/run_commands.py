@@ -139,7 +139,7 @@ def command_export(arguments: argparse.Namespace) -> int:
         )
         progress(2, 2)
     print(f"wrote {result.path}")
-    if result.checked_images:
+    if result.checked_images and result.agreement is not None:
         print(
             f"checked on {result.checked_images} test images: largest probability difference "
             f"{result.largest_difference:.1e}, same digit for {100 * result.agreement:.2f}%"
