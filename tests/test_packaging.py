@@ -164,10 +164,15 @@ def test_the_sdist_holds_what_the_tests_and_benchmarks_need(built):
     with tarfile.open(built["sdist"]) as archive:
         prefix = f"mnist_cnn-{mnist_cnn.__version__}/"
         names = {name.removeprefix(prefix) for name in archive.getnames()}
+    patterns = (
+        "tests/*.py", "benchmarks/**/*.py", "benchmarks/**/*.json", "docs/**/*.md",
+        "docs/**/*.png", "docs/**/*.py", "notebooks/*.ipynb", "mkdocs.yml",
+    )  # fmt: skip
     beside_the_package = [
         path.relative_to(ROOT).as_posix()
-        for pattern in ("tests/*.py", "benchmarks/**/*.py", "benchmarks/**/*.json", "docs/*")
+        for pattern in patterns
         for path in ROOT.glob(pattern)
+        if path.is_file() and "__pycache__" not in path.parts
     ]
     expected = {
         "pyproject.toml", "README.md", "LICENSE", "Makefile", "constraints.txt", "MANIFEST.in",
@@ -176,9 +181,10 @@ def test_the_sdist_holds_what_the_tests_and_benchmarks_need(built):
         *beside_the_package,
     }  # fmt: skip
     assert not expected - names, f"missing from the sdist: {sorted(expected - names)}"
-    # Every picture the README shows travels with it.
+    # Every picture of the repository's own that the README shows travels with it
+    # (a badge on another site is a link, not a file).
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for picture in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme):
+    for picture in re.findall(r"!\[[^\]]*\]\(((?!https?://)[^)]+)\)", readme):
         assert picture in names
     assert not any("__pycache__" in name or name.startswith("runs/") for name in names)
 
