@@ -452,3 +452,17 @@ def test_the_live_region_speaks_only_the_settled_answer(page):
     assert len(spoken) == 1 and spoken[0].startswith("Read as"), spoken
     assert page.get_attribute("#canvas", "role") == "img"
     assert "draw a digit" in page.get_attribute("#canvas", "aria-label")
+
+
+def test_an_answer_for_a_cleared_drawing_is_dropped(page):
+    # Every answer arrives 400 ms late, after the drawing is gone.
+    page.evaluate(
+        "const send = window.fetch; window.fetch = (...request) =>"
+        " new Promise((resolve) => setTimeout(resolve, 400)).then(() => send(...request))"
+    )
+    draw(page, SEVEN)
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(1200)
+    assert page.evaluate("document.body.dataset.state") == "empty"
+    assert page.locator("#digit").inner_text() == ""
+    assert page.evaluate("window.mnistPage.maxInFlight") == 1
