@@ -1,22 +1,59 @@
-// The drawing page: strokes on a canvas, sent to /api/predict as a PNG after a
-// short pause (debounced), with the answer shown as a digit, bars and the
-// 28x28 image the model saw. Plain JavaScript, no libraries, nothing remote.
+// The drawing page: strokes on a canvas, read by /api/predict while the pen
+// moves (at most one request in flight, one every INTERIM_MS) and once more
+// at pen-up; the answer is shown as a digit (or a number), bars and the 28x28
+// image the model saw. Plain JavaScript, no libraries, nothing remote.
 "use strict";
 
 const canvas = document.getElementById("canvas");
 const context = canvas.getContext("2d");
 const digitView = document.getElementById("digit");
 const statusView = document.getElementById("status");
+const hintView = document.getElementById("hint");
+const announcer = document.getElementById("announce");
 const bars = document.getElementById("bars");
-const seen = document.getElementById("preprocessed").getContext("2d");
+const digitList = document.getElementById("digits");
+const seenCanvas = document.getElementById("preprocessed");
+const seen = seenCanvas.getContext("2d");
 const dropZone = document.getElementById("drop-zone");
-const DEBOUNCE_MS = 150;
-const PEN_WIDTH = 18; // in canvas pixels (280 wide): a marker, as people draw digits
+const penChoice = document.getElementById("pen-width");
+const multiChoice = document.getElementById("multi");
 
-let strokes = []; // each stroke: an array of [x, y] points in canvas pixels
-let current = null;
-let timer = null;
-let requestNumber = 0;
+const INTERIM_MS = 100; // while drawing, at most one request this often
+// Pen widths in canvas pixels (the canvas is 280 wide, MNIST's 28 times ten):
+// "normal" is a marker as people draw digits; "thin" keeps small digits from
+// becoming blobs once the server scales them up to MNIST's 20-pixel box.
+const PEN_WIDTHS = { thin: 8, normal: 18, thick: 28 };
+const SEND_SIDE = 200; // the drawing is sent downscaled to at most this many pixels a side
+const TINY_SIDE = 70; // ink smaller than a quarter of the canvas: ask for a bigger digit
+const UPLOAD_SIDE = 1000; // pictures are shrunk in the browser to at most this long a side
+const UPLOAD_BYTES = 4 * 1024 * 1024; // under the server's 5 MB limit, with room to spare
+const SENT_AS_IS = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"]);
+
+// What is on the canvas: strokes (each {width, points: [[x, y], ...]}) over an
+// optional uploaded picture ({image, blob, name}).
+let strokes = [];
+let background = null;
+let current = null; // the stroke being drawn
+let currentPointer = null;
+const pointersDown = new Set();
+let gestureCancelled = false; // a second finger landed: ignore input until all lift
+let undoStack = [];
+let redoStack = [];
+
+// Requests: `version` counts changes to the drawing, `epoch` counts replacements
+// (clear, undo, upload) after which every answer in flight is stale.
+let version = 0;
+let epoch = 0;
+let sentVersion = -1;
+let shownVersion = -1;
+let inFlight = false;
+let lastSentAt = -Infinity;
+let pumpTimer = null;
+let penUp = null; // {version, at}: when the pen last lifted, for the latency figure
+
+// Measurements the browser tests read: pen-up to settled answer, in ms.
+window.mnistPage = { penUpToAnswer: [], interimAnswers: 0, maxInFlight: 0, requests: 0, sentAt: [], settled: true };
+let requestsInFlight = 0;
 
 function buildBars() {
   for (let digit = 0; digit < 10; digit += 1) {
@@ -27,20 +64,32 @@ function buildBars() {
   }
 }
 
+// ---- Drawing -------------------------------------------------------------
+
+function paintStroke(stroke) {
+  context.strokeStyle = "black";
+  context.lineWidth = stroke.width;
+  context.lineCap = "round";
+  context.lineJoin = "round";
+  const [first, ...rest] = stroke.points;
+  context.beginPath();
+  context.moveTo(first[0], first[1]);
+  for (const [x, y] of rest) context.lineTo(x, y);
+  if (!rest.length) context.lineTo(first[0] + 0.1, first[1]);
+  context.stroke();
+}
+
 function redraw() {
   context.fillStyle = "white";
   context.fillRect(0, 0, canvas.width, canvas.height);
-  context.strokeStyle = "black";
-  context.lineWidth = PEN_WIDTH;
-  context.lineCap = "round";
-  context.lineJoin = "round";
-  for (const stroke of strokes) {
-    context.beginPath();
-    context.moveTo(stroke[0][0], stroke[0][1]);
-    for (const [x, y] of stroke.slice(1)) context.lineTo(x, y);
-    if (stroke.length === 1) context.lineTo(stroke[0][0] + 0.1, stroke[0][1]);
-    context.stroke();
+  if (background && background.image) {
+    const { image } = background;
+    const scale = Math.min(canvas.width / image.width, canvas.height / image.height);
+    const width = image.width * scale;
+    const height = image.height * scale;
+    context.drawImage(image, (canvas.width - width) / 2, (canvas.height - height) / 2, width, height);
   }
+  strokes.forEach(paintStroke);
 }
 
 function point(event) {
@@ -51,52 +100,317 @@ function point(event) {
   ];
 }
 
+function snapshot() {
+  return { strokes: strokes.slice(), background };
+}
+
+function remember() {
+  undoStack.push(snapshot());
+  redoStack = [];
+}
+
+canvas.addEventListener("contextmenu", (event) => event.preventDefault());
 canvas.addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return; // a right-button (or middle) drag draws nothing
+  pointersDown.add(event.pointerId);
+  if (pointersDown.size > 1) {
+    // Two fingers are a pinch or a scroll, not a digit: drop the stroke begun.
+    cancelStroke();
+    gestureCancelled = true;
+    return;
+  }
+  if (gestureCancelled) return;
+  event.preventDefault();
   canvas.setPointerCapture(event.pointerId);
-  current = [point(event)];
+  remember();
+  current = { width: PEN_WIDTHS[penChoice.value] || PEN_WIDTHS.normal, points: [point(event)] };
+  currentPointer = event.pointerId;
   strokes.push(current);
-  redraw();
+  paintStroke(current);
+  changed();
 });
 canvas.addEventListener("pointermove", (event) => {
-  if (!current) return;
-  current.push(point(event));
+  if (!current || event.pointerId !== currentPointer) return;
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const each of events.length ? events : [event]) current.points.push(point(each));
   redraw();
-  schedule();
+  changed();
 });
+function pointerGone(event) {
+  pointersDown.delete(event.pointerId);
+  if (event.pointerId === currentPointer) endStroke();
+  if (!pointersDown.size) gestureCancelled = false;
+}
+canvas.addEventListener("pointerup", pointerGone);
+canvas.addEventListener("pointercancel", pointerGone);
+
 function endStroke() {
   if (!current) return;
   current = null;
-  schedule();
+  currentPointer = null;
+  penUp = { version, at: performance.now() };
+  showHint();
+  if (shownVersion === version) settle();
+  else pump();
 }
-canvas.addEventListener("pointerup", endStroke);
-canvas.addEventListener("pointercancel", endStroke);
 
-function schedule() {
-  clearTimeout(timer);
-  timer = setTimeout(predictCanvas, DEBOUNCE_MS);
+function cancelStroke() {
+  if (!current) return;
+  current = null;
+  currentPointer = null;
+  const before = undoStack.pop();
+  strokes = before.strokes;
+  background = before.background;
+  replaced();
+}
+
+// ---- Undo, redo, clear ---------------------------------------------------
+
+function restore(state) {
+  strokes = state.strokes.slice();
+  background = state.background;
+  replaced();
 }
 
 function undo() {
-  strokes.pop();
-  redraw();
-  strokes.length ? schedule() : showEmpty();
+  if (current || !undoStack.length) return;
+  redoStack.push(snapshot());
+  restore(undoStack.pop());
+}
+
+function redo() {
+  if (current || !redoStack.length) return;
+  undoStack.push(snapshot());
+  restore(redoStack.pop());
 }
 
 function clearAll() {
+  if (current || (!strokes.length && !background)) return;
+  remember();
   strokes = [];
+  background = null;
+  replaced();
+}
+
+// The drawing was replaced rather than extended: drop answers in flight and read it afresh.
+function replaced() {
+  epoch += 1;
   redraw();
-  showEmpty();
+  updateButtons();
+  if (!strokes.length && !background) {
+    showEmpty();
+    announce("The canvas is empty.");
+    window.mnistPage.settled = true;
+    return;
+  }
+  penUp = null;
+  changed();
+}
+
+function updateButtons() {
+  document.getElementById("undo").disabled = !undoStack.length;
+  document.getElementById("redo").disabled = !redoStack.length;
+}
+
+// ---- Reading the drawing -------------------------------------------------
+
+function changed() {
+  version += 1;
+  window.mnistPage.settled = false;
+  updateButtons();
+  pump();
+}
+
+function inkBox() {
+  let left = Infinity;
+  let top = Infinity;
+  let right = -Infinity;
+  let bottom = -Infinity;
+  for (const stroke of strokes) {
+    const half = stroke.width / 2;
+    for (const [x, y] of stroke.points) {
+      left = Math.min(left, x - half);
+      top = Math.min(top, y - half);
+      right = Math.max(right, x + half);
+      bottom = Math.max(bottom, y + half);
+    }
+  }
+  return { left, top, right, bottom, width: right - left, height: bottom - top };
+}
+
+// Pieces of ink side by side with a clear gap between them, as in "12".
+function piecesOfInk() {
+  const spans = strokes
+    .map((stroke) => {
+      const xs = stroke.points.map(([x]) => x);
+      return [Math.min(...xs) - stroke.width / 2, Math.max(...xs) + stroke.width / 2, stroke.width];
+    })
+    .sort((a, b) => a[0] - b[0]);
+  let pieces = 0;
+  let reach = -Infinity;
+  for (const [left, right, width] of spans) {
+    if (left > reach + Math.max(width, 12)) pieces += 1;
+    reach = Math.max(reach, right);
+  }
+  return pieces;
+}
+
+function dataUrlBlob(url) {
+  const [head, data] = url.split(",");
+  const bytes = atob(data);
+  const array = new Uint8Array(bytes.length);
+  for (let index = 0; index < bytes.length; index += 1) array[index] = bytes.charCodeAt(index);
+  return new Blob([array], { type: head.slice(5, head.indexOf(";")) });
+}
+
+// The drawing as a small PNG: the ink's box, padded, at most SEND_SIDE a side.
+// Made with toDataURL, which encodes at once; toBlob waits for the browser to
+// be idle (about a second while the pen moves). The server does the MNIST
+// preprocessing, the one preprocessing, on what arrives.
+function drawingPng() {
+  let left = 0;
+  let top = 0;
+  let width = canvas.width;
+  let height = canvas.height;
+  if (!background) {
+    const box = inkBox();
+    const pad = Math.max(12, 0.15 * Math.max(box.width, box.height));
+    left = Math.max(0, Math.floor(box.left - pad));
+    top = Math.max(0, Math.floor(box.top - pad));
+    width = Math.min(canvas.width, Math.ceil(box.right + pad)) - left;
+    height = Math.min(canvas.height, Math.ceil(box.bottom + pad)) - top;
+  }
+  const scale = Math.min(1, SEND_SIDE / Math.max(width, height));
+  const small = document.createElement("canvas");
+  small.width = Math.max(1, Math.round(width * scale));
+  small.height = Math.max(1, Math.round(height * scale));
+  const smallContext = small.getContext("2d");
+  smallContext.fillStyle = "white";
+  smallContext.fillRect(0, 0, small.width, small.height);
+  smallContext.drawImage(canvas, left, top, width, height, 0, 0, small.width, small.height);
+  window.mnistPage.sentSize = [small.width, small.height];
+  return dataUrlBlob(small.toDataURL("image/png"));
+}
+
+function pump() {
+  clearTimeout(pumpTimer);
+  if (inFlight || sentVersion === version) return;
+  if (!strokes.length && !background) return;
+  const wait = current ? lastSentAt + INTERIM_MS - performance.now() : 0;
+  if (wait > 0) {
+    pumpTimer = setTimeout(pump, wait);
+    return;
+  }
+  const form = new FormData();
+  let multi = multiChoice.checked;
+  if (background && !strokes.length) {
+    form.append("file", background.blob, background.name); // an upload, as it was shrunk
+  } else {
+    form.append("file", drawingPng(), "drawing.png");
+    multi = multi || (!background && piecesOfInk() > 1);
+  }
+  showHint();
+  sentVersion = version;
+  lastSentAt = performance.now();
+  inFlight = true;
+  request(form, multi, { version, epoch });
+}
+
+function showHint() {
+  const box = strokes.length && !background ? inkBox() : null;
+  const tiny = box && Math.max(box.width, box.height) < TINY_SIDE && !current;
+  hintView.hidden = !tiny;
+  hintView.textContent = tiny ? "Draw bigger: fill most of the square." : "";
+}
+
+async function request(form, multi, sent) {
+  // The preview image is asked for by name; servers that always send it ignore the word.
+  const url = `/api/predict?include=preprocessed${multi ? "&multi=true" : ""}`;
+  requestsInFlight += 1;
+  window.mnistPage.requests += 1;
+  window.mnistPage.sentAt.push(performance.now());
+  window.mnistPage.sentBytes = form.get("file").size;
+  window.mnistPage.maxInFlight = Math.max(window.mnistPage.maxInFlight, requestsInFlight);
+  let response = null;
+  let answer = null;
+  try {
+    response = await fetch(url, { method: "POST", body: form });
+    answer = await response.json().catch(() => ({}));
+  } catch (error) {
+    response = null;
+  } finally {
+    requestsInFlight -= 1;
+    inFlight = false;
+  }
+  // Stale: the drawing was cleared or replaced meanwhile, or a newer answer is shown.
+  if (sent.epoch !== epoch || sent.version < shownVersion) return pump();
+  if (!response) {
+    showError("The page cannot reach the server. Is mnist-cnn serve still running?");
+  } else if (!response.ok) {
+    showError(explain(response.status));
+  } else {
+    showAnswer(answer);
+  }
+  shownVersion = sent.version;
+  if (current) window.mnistPage.interimAnswers += 1;
+  if (!current && shownVersion === version) settle();
+  pump();
+}
+
+// Error details name formats and libraries; people get a sentence about their picture.
+function explain(status) {
+  if (status === 413) return "That picture is too large to read. Try one under 5 MB.";
+  if (status === 415) return "That file is not a picture. Try a PNG or JPEG image.";
+  if (status === 422) return "That picture could not be read; it may be damaged. Try another one.";
+  if (status >= 500) return "The server could not read that. Please try again.";
+  return "Something went wrong reading that. Please try again.";
+}
+
+// The answer on screen is for the drawing as it is now, with the pen up.
+function settle() {
+  if (penUp && penUp.version === version) {
+    window.mnistPage.penUpToAnswer.push(performance.now() - penUp.at);
+    penUp = null;
+  }
+  window.mnistPage.settled = true;
+  announce(statusView.dataset.spoken || statusView.textContent);
+}
+
+function announce(text) {
+  announcer.textContent = text;
+}
+
+// ---- Showing the answer --------------------------------------------------
+
+function setDigit(text, kind) {
+  digitView.textContent = text;
+  digitView.className = `digit ${kind}`;
+}
+
+function setStatus(text, uncertain, spoken) {
+  statusView.textContent = text;
+  statusView.classList.toggle("uncertain", Boolean(uncertain));
+  statusView.dataset.spoken = spoken || text;
 }
 
 function showEmpty() {
-  clearTimeout(timer);
-  requestNumber += 1; // answers still in flight are now stale
-  digitView.textContent = "–";
-  statusView.textContent = "No digit found. Draw one.";
-  statusView.classList.remove("uncertain");
+  clearTimeout(pumpTimer);
+  setDigit("", "empty");
+  setStatus("Draw a digit to start.");
+  hintView.hidden = true;
   document.body.dataset.state = "empty";
   showBars(null);
-  seen.clearRect(0, 0, 28, 28);
+  showDigits(null);
+  showPreprocessed([]);
+}
+
+function showError(message) {
+  setDigit("", "empty error");
+  setStatus(message, true);
+  document.body.dataset.state = "error";
+  showBars(null);
+  showDigits(null);
+  showPreprocessed([]);
 }
 
 function showBars(probabilities) {
@@ -110,87 +424,160 @@ function showBars(probabilities) {
   }
 }
 
-function showPreprocessed(pixels) {
-  const image = seen.createImageData(28, 28);
-  pixels.flat().forEach((value, index) => {
-    image.data.set([value, value, value, 255], index * 4);
+function showDigits(digits) {
+  digitList.replaceChildren();
+  digitList.hidden = !digits;
+  bars.hidden = Boolean(digits);
+  for (const digit of digits || []) {
+    const item = document.createElement("li");
+    item.textContent = `${digit.name}: ${(100 * digit.confidence).toFixed(1)}%`;
+    item.classList.toggle("uncertain", digit.uncertain);
+    digitList.appendChild(item);
+  }
+}
+
+// The 28x28 images the model saw, side by side (one for a digit, several for a number).
+function showPreprocessed(images) {
+  seenCanvas.width = 28 * Math.max(1, images.length);
+  seen.clearRect(0, 0, seenCanvas.width, 28);
+  images.forEach((pixels, position) => {
+    if (!pixels) return;
+    const image = seen.createImageData(28, 28);
+    pixels.flat().forEach((value, index) => {
+      image.data.set([value, value, value, 255], index * 4);
+    });
+    seen.putImageData(image, 28 * position, 0);
   });
-  seen.putImageData(image, 0, 0);
+}
+
+function notADigit(answer) {
+  return /not\b.*\bdigit/i.test(answer.reason || "");
 }
 
 function showAnswer(answer) {
-  if (answer.digit === null) {
-    showEmpty();
-    statusView.textContent = "No digit found.";
+  const several = answer.digits && answer.digits.length > 1;
+  const single = answer.digit !== null && answer.digit !== undefined
+    ? answer
+    : answer.digits && answer.digits.length === 1 ? answer.digits[0] : null;
+  if (notADigit(answer)) {
+    showError("That does not look like a digit.");
+    setDigit("?", "unsure");
+    document.body.dataset.state = "not-a-digit";
     return;
   }
-  digitView.textContent = answer.name; // answer.digit is the class index
-  const percent = (100 * answer.confidence).toFixed(1);
-  statusView.textContent = answer.uncertain
-    ? `Unsure: ${percent}% confident`
-    : `${percent}% confident`;
-  statusView.classList.toggle("uncertain", answer.uncertain);
+  if (!several && !single) {
+    showEmpty();
+    setStatus("No digit found. Draw one.");
+    document.body.dataset.state = "answered";
+    return;
+  }
   document.body.dataset.state = "answered";
-  showBars(answer.probabilities);
-  showPreprocessed(answer.preprocessed);
-}
-
-async function send(body) {
-  const number = ++requestNumber;
-  try {
-    const response = await fetch("/api/predict", { method: "POST", body });
-    const answer = await response.json();
-    if (number !== requestNumber) return; // a newer drawing is on its way
-    if (!response.ok) {
-      digitView.textContent = "!";
-      statusView.textContent = answer.detail || `Error ${response.status}`;
-      statusView.classList.add("uncertain");
-      document.body.dataset.state = "error";
-      return;
-    }
-    showAnswer(answer);
-  } catch (error) {
-    if (number === requestNumber) statusView.textContent = `Cannot reach the server (${error})`;
+  if (several) {
+    const unsure = answer.digits.some((digit) => digit.uncertain);
+    setDigit(answer.number, unsure ? "unsure" : "");
+    setStatus(
+      unsure ? "Part of that does not look like a digit." : `The number ${answer.number}`,
+      unsure,
+      unsure ? "Part of that does not look like a digit." : `Read as the number ${answer.number}.`,
+    );
+    showBars(null);
+    showDigits(answer.digits);
+    showPreprocessed(answer.digits.map((digit) => digit.preprocessed));
+    return;
+  }
+  const percent = (100 * single.confidence).toFixed(1);
+  showDigits(null);
+  showBars(single.probabilities);
+  showPreprocessed([single.preprocessed]);
+  if (single.uncertain) {
+    setDigit(single.name, "unsure");
+    setStatus(
+      `That does not look like a digit. Best guess ${single.name}, ${percent}% confident.`,
+      true,
+    );
+  } else {
+    setDigit(single.name, ""); // single.digit is the class index
+    setStatus(`${percent}% confident`, false, `Read as ${single.name}, ${percent}% confident.`);
   }
 }
 
-function predictCanvas() {
-  if (!strokes.length) return showEmpty();
-  canvas.toBlob((blob) => {
-    const form = new FormData();
-    form.append("file", blob, "drawing.png");
-    send(form);
-  }, "image/png");
+// ---- Uploads -------------------------------------------------------------
+
+// The picture, decoded by the browser and shrunk to at most UPLOAD_SIDE a side
+// when it is large, of a kind the server may not take (SVG), or near the 5 MB
+// limit. What the browser cannot decode goes as it is, for the server to judge.
+async function preparePicture(file) {
+  const url = URL.createObjectURL(file);
+  try {
+    const picture = new Image();
+    picture.src = url;
+    await picture.decode();
+    const vector = file.type === "image/svg+xml" || /\.svg$/i.test(file.name);
+    let width = picture.naturalWidth || 300;
+    let height = picture.naturalHeight || 300;
+    const longest = Math.max(width, height);
+    const side = vector ? Math.max(560, Math.min(longest, UPLOAD_SIDE)) : Math.min(longest, UPLOAD_SIDE);
+    const scale = side / longest;
+    width = Math.max(1, Math.round(width * scale));
+    height = Math.max(1, Math.round(height * scale));
+    const shrunk = document.createElement("canvas");
+    shrunk.width = width;
+    shrunk.height = height;
+    const shrunkContext = shrunk.getContext("2d");
+    shrunkContext.fillStyle = "white"; // transparent pictures are ink on white paper
+    shrunkContext.fillRect(0, 0, width, height);
+    shrunkContext.drawImage(picture, 0, 0, width, height);
+    if (!vector && scale === 1 && file.size <= UPLOAD_BYTES && SENT_AS_IS.has(file.type)) {
+      return { image: shrunk, blob: file, name: file.name };
+    }
+    const base = file.name.replace(/\.[^.]*$/, "") || "picture";
+    let blob = dataUrlBlob(shrunk.toDataURL(file.type === "image/jpeg" ? "image/jpeg" : "image/png", 0.92));
+    if (blob.size > UPLOAD_BYTES) blob = dataUrlBlob(shrunk.toDataURL("image/jpeg", 0.9));
+    return { image: shrunk, blob, name: `${base}.${blob.type === "image/jpeg" ? "jpg" : "png"}` };
+  } catch (error) {
+    return { image: null, blob: file, name: file.name };
+  } finally {
+    URL.revokeObjectURL(url);
+  }
 }
 
-function predictFile(file) {
-  if (!file) return;
-  const form = new FormData();
-  form.append("file", file, file.name);
-  // Show the uploaded picture on the canvas, fitted, so people see what was read.
-  const url = URL.createObjectURL(file);
-  const picture = new Image();
-  picture.onload = () => {
-    strokes = [];
-    redraw();
-    const scale = Math.min(canvas.width / picture.width, canvas.height / picture.height);
-    const width = picture.width * scale;
-    const height = picture.height * scale;
-    context.drawImage(picture, (canvas.width - width) / 2, (canvas.height - height) / 2, width, height);
-    URL.revokeObjectURL(url);
-  };
-  picture.src = url;
-  send(form);
+async function predictFile(file) {
+  if (!file || current) return;
+  const prepared = await preparePicture(file);
+  remember();
+  strokes = [];
+  background = prepared; // its image is null when the browser could not decode it
+  replaced();
+  penUp = { version, at: performance.now() };
+  // Nothing of the previous answer stays while this one is read.
+  showBars(null);
+  showDigits(null);
+  showPreprocessed([]);
+  hintView.hidden = true;
+  setDigit("", "empty");
+  setStatus("Reading the picture…");
+  document.body.dataset.state = "reading";
 }
+
+// ---- Wiring --------------------------------------------------------------
 
 document.getElementById("undo").addEventListener("click", undo);
+document.getElementById("redo").addEventListener("click", redo);
 document.getElementById("clear").addEventListener("click", clearAll);
+multiChoice.addEventListener("change", () => {
+  if (strokes.length || background) changed();
+});
 document.getElementById("upload").addEventListener("change", (event) => {
   predictFile(event.target.files[0]);
   event.target.value = "";
 });
 document.addEventListener("keydown", (event) => {
-  if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
+  const key = event.key.toLowerCase();
+  const command = event.ctrlKey || event.metaKey;
+  if (command && (key === "y" || (key === "z" && event.shiftKey))) {
+    event.preventDefault();
+    redo();
+  } else if (command && key === "z") {
     event.preventDefault();
     undo();
   } else if (event.key === "Escape") {
@@ -211,15 +598,17 @@ dropZone.addEventListener("drop", (event) => {
   predictFile(event.dataTransfer.files[0]);
 });
 
-fetch("/api/health")
-  .then((response) => response.json())
-  .then((health) => {
-    document.getElementById("model-name").textContent =
-      health.model ? `Model: ${health.model}${health.preset ? ` (${health.preset})` : ""}.` : "";
+fetch("/api/model")
+  .then((response) => (response.ok ? response.json() : {}))
+  .then((model) => {
+    if (!model.preset) return;
+    const accuracy = typeof model.test_accuracy === "number"
+      ? `, ${(100 * model.test_accuracy).toFixed(1)}% test accuracy` : "";
+    document.getElementById("model-name").textContent = `Model: ${model.preset} preset${accuracy}.`;
   })
   .catch(() => {});
 
 buildBars();
 redraw();
 showEmpty();
-statusView.textContent = "Draw a digit to start.";
+updateButtons();
