@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,19 @@ from tests.test_web_page import (  # noqa: F401  (fixtures, shared with the desk
 
 pytestmark = pytest.mark.browser
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def screenshot(page, name: str) -> None:
+    """Into test-artifacts/ always; into docs/ (the README's pictures) when asked for.
+
+    MNIST_CNN_UPDATE_SCREENSHOTS=1 rewrites the committed pictures, so that an
+    ordinary test run leaves the working tree as it was.
+    """
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name))
+    if os.environ.get("MNIST_CNN_UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(DOCS / name))
 
 
 def open_page(browser, server, width, height, touch=True, color_scheme="light"):  # noqa: F811
@@ -116,7 +130,7 @@ def test_a_phone_shows_the_answer_without_scrolling(browser, server, width, heig
         assert box["height"] >= 44 and box["width"] >= 44, control.inner_text()
     if width == 390:
         phone.wait_for_timeout(300)
-        phone.screenshot(path=str(DOCS / "page-phone.png"))
+        screenshot(phone, "page-phone.png")
     context.close()
     assert not errors, errors
 
@@ -188,8 +202,8 @@ def test_axe_finds_no_violations(browser, server, width, height, color_scheme): 
         results = axe.Axe().run(page)
         assert results.violations_count == 0, results.generate_report()
     if color_scheme == "dark" and width == 1000:
-        page.screenshot(path=str(DOCS / "page-dark.png"))
+        screenshot(page, "page-dark.png")
     if color_scheme == "light" and width == 1000:
-        page.screenshot(path=str(DOCS / "page-desktop.png"))
+        screenshot(page, "page-desktop.png")
     context.close()
     assert not errors, errors
