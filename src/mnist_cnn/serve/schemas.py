@@ -8,7 +8,7 @@ it, and the API validates every answer against it on the way out.
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +29,7 @@ class PixelsRequest(BaseModel):
     )
 
 
-class Include(StrEnum):
+class Include(str, Enum):
     """What an answer may add when asked for with ``?include=``."""
 
     PREPROCESSED = "preprocessed"  # the 28x28 image the model saw: 28 rows of 28 numbers
