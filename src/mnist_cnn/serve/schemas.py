@@ -8,6 +8,7 @@ it, and the API validates every answer against it on the way out.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,9 +25,14 @@ class PixelsRequest(BaseModel):
     """A drawn digit as numbers: 28 rows of 28 grey levels, 0 (black) to 255 (white ink)."""
 
     pixels: PixelGrid = Field(
-        description="28 rows of 28 grey levels in [0, 255]; light ink on dark, as MNIST",
-        json_schema_extra={"example": [[0] * IMAGE_SIZE] * IMAGE_SIZE},
+        description="28 rows of 28 grey levels in [0, 255]; light ink on dark, as MNIST"
     )
+
+
+class Include(str, Enum):
+    """What an answer may add when asked for with ``?include=``."""
+
+    PREPROCESSED = "preprocessed"  # the 28x28 image the model saw: 28 rows of 28 numbers
 
 
 class TopClass(BaseModel):
@@ -48,7 +54,8 @@ class DigitResult(BaseModel):
     probabilities: list[float] = Field(description="one per class, in class-index order")
     box: list[int] = Field(description="[top, left, bottom, right] of the digit in the picture")
     preprocessed: list[list[int]] | None = Field(
-        default=None, description="the 28x28 image the model saw, 0-255"
+        default=None,
+        description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
     )
 
 
@@ -70,7 +77,8 @@ class AnswerResult(BaseModel):
     top: list[TopClass] | None = Field(description="the three most probable classes, best first")
     probabilities: list[float] | None = Field(description="one per class, in class-index order")
     preprocessed: list[list[int]] | None = Field(
-        default=None, description="the 28x28 image the model saw, 0-255"
+        default=None,
+        description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
     )
     number: str | None = Field(description="all digits read, left to right, as one string")
     digits: list[DigitResult] | None = Field(description="with multi=true: one entry per digit")
@@ -106,10 +114,98 @@ class ModelInfo(BaseModel):
     input_shape: list[int]
 
 
+# MNIST's first test image, a 7: mnist.test_images[0].tolist() from the bundled copy,
+# pasted once. Swagger UI's "Try it out" sends it, so the example reads a digit.
+# fmt: off
+SEVEN_PIXELS: list[list[int]] = [
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 84, 185, 159, 151, 60, 36, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 222, 254, 254, 254, 254, 241, 198, 198,
+     198, 198, 198, 198, 198, 198, 170, 52, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 67, 114, 72, 114, 163, 227, 254, 225,
+     254, 254, 254, 250, 229, 254, 254, 140, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 66, 14,
+     67, 67, 67, 59, 21, 236, 254, 106, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 83, 253, 209, 18, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 22, 233, 255, 83, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 129, 254, 238, 44, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 59, 249, 254, 62, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 133, 254, 187, 5, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 9, 205, 248, 58, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 126, 254, 182, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     75, 251, 240, 57, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 19,
+     221, 254, 166, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 203,
+     254, 219, 35, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 38, 254,
+     254, 77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 31, 224, 254,
+     115, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 133, 254, 254,
+     52, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 61, 242, 254, 254,
+     52, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 121, 254, 254, 219,
+     40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 121, 254, 207, 18,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+]
+# fmt: on
+
+# What the API answers for SEVEN_PIXELS (from a model of the fast preset, rounded).
+SEVEN_ANSWER: dict[str, Any] = {
+    "file": "pixels",
+    "digit": 7,
+    "name": "7",
+    "confidence": 0.9991,
+    "uncertain": False,
+    "top": [
+        {"digit": 7, "name": "7", "probability": 0.9991},
+        {"digit": 3, "name": "3", "probability": 0.0004},
+        {"digit": 2, "name": "2", "probability": 0.0002},
+    ],
+    "probabilities": [0.0, 0.0001, 0.0002, 0.0004, 0.0, 0.0, 0.0, 0.9991, 0.0, 0.0002],
+    "number": "7",
+    "digits": None,
+    "reason": None,
+    "error": None,
+}
+
 # FastAPI takes one body model per route; this one takes two content types, so
 # the request body is described here and parsed by the route itself.
 PREDICT_REQUEST_BODY: dict[str, Any] = {
     "content": {
+        # An example of its own, at the media type: Swagger UI shows it in the JSON
+        # editor, instead of the multipart form's state or an all-zero grid.
+        "application/json": {
+            "schema": PixelsRequest.model_json_schema(),
+            "example": {"pixels": SEVEN_PIXELS},
+        },
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -117,7 +213,6 @@ PREDICT_REQUEST_BODY: dict[str, Any] = {
                 "required": ["file"],
             }
         },
-        "application/json": {"schema": PixelsRequest.model_json_schema()},
     },
     "required": True,
 }
