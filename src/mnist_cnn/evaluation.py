@@ -8,6 +8,7 @@ error has no multi-class helper there, so it is computed here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from mnist_cnn.prediction import Predictions, predict
 
+EVALUATION_BATCH = 1000  # test images per forward pass (and per progress step)
 CALIBRATION_BINS = 15  # equal-width confidence bins, as in Guo et al. (2017)
 
 
@@ -120,10 +122,27 @@ def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
-def evaluate(model: Any, images: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """Test loss and accuracy of ``model`` on (N, 28, 28) uint8 images."""
+def evaluate(
+    model: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    on_batch: Callable[[], None] | None = None,
+) -> Evaluation:
+    """Test loss and accuracy of ``model`` on (N, 28, 28) uint8 images.
+
+    The images go through the model ``EVALUATION_BATCH`` at a time, and
+    ``on_batch`` (for a progress bar) is called after each such batch.
+    """
     labels = np.asarray(labels).astype(np.int64)
-    predictions = predict(model, images)
+    probabilities = []
+    # At least one pass, so that no images still give a (0, classes) answer.
+    for start in range(0, max(len(images), 1), EVALUATION_BATCH):
+        batch = images[start : start + EVALUATION_BATCH]
+        probabilities.append(predict(model, batch, batch_size=EVALUATION_BATCH).probabilities)
+        if on_batch is not None:
+            on_batch()
+    predictions = Predictions.from_probabilities(np.concatenate(probabilities))
     return evaluation_from_predictions(predictions, labels)
 
 

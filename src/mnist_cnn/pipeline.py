@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset, load_mnist
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.evaluation import Analysis, analyse, evaluate
+from mnist_cnn.evaluation import EVALUATION_BATCH, Analysis, analyse, evaluate
 from mnist_cnn.models import average_over_shifts, count_parameters
 from mnist_cnn.run_folder import RunFolder
 
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
 # Test images classified between two progress reports: prediction's own batch size.
-EVALUATION_CHUNK = 1000
 EVALUATION_FILES = 4  # evaluation.json and three figures
 # progress(done, total) in steps; the CLI draws it as a bar.
 Progress = Callable[[int, int], None]
@@ -295,8 +294,8 @@ def evaluate_run(
     """
     from mnist_cnn.engines import load_model, resolve_keras_path
 
-    chunks = math.ceil(len(dataset.test_images) / EVALUATION_CHUNK)
-    total = 1 + chunks + 1 + EVALUATION_FILES
+    batches = max(1, math.ceil(len(dataset.test_images) / EVALUATION_BATCH))
+    total = 1 + batches + 1 + EVALUATION_FILES
     done = 0
 
     def step() -> None:
@@ -313,35 +312,12 @@ def evaluate_run(
         names = RunFolder(model_path.parent).read_class_names(dataset.num_classes)
         dataset = dataclasses.replace(dataset, class_names=names)
     check_model_fits_data(model, dataset, str(model_path))
-    evaluation = _evaluate_in_chunks(model, dataset, on_chunk=step)
+    evaluation = evaluate(model, dataset.test_images, dataset.test_labels, on_batch=step)
     analysis = analyse(evaluation, dataset.class_names)
     step()
     out = RunFolder(out_dir if out_dir is not None else model_path.parent)
     write_evaluation(out, analysis, dataset.test_images, on_file_written=step)
     return analysis, out.path
-
-
-def _evaluate_in_chunks(model: Any, dataset: Dataset, on_chunk: Callable[[], None]) -> Any:
-    """``evaluation.evaluate``, a thousand test images at a time so that progress can show.
-
-    The same numbers: ``evaluate`` is ``predict`` and then
-    ``evaluation_from_predictions``, and prediction runs in batches of a thousand anyway.
-    """
-    import numpy as np
-
-    from mnist_cnn.evaluation import evaluation_from_predictions
-    from mnist_cnn.prediction import Predictions, predict
-
-    images = dataset.test_images
-    probabilities = []
-    for start in range(0, len(images), EVALUATION_CHUNK):
-        chunk = images[start : start + EVALUATION_CHUNK]
-        probabilities.append(predict(model, chunk, batch_size=EVALUATION_CHUNK).probabilities)
-        on_chunk()
-    if not probabilities:
-        return evaluate(model, images, dataset.test_labels)  # no images: evaluate's own answer
-    predictions = Predictions.from_probabilities(np.concatenate(probabilities))
-    return evaluation_from_predictions(predictions, dataset.test_labels)
 
 
 def write_report(run_dir: str | os.PathLike[str]) -> Path:
