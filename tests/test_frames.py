@@ -182,3 +182,37 @@ def test_mnist_digits_are_prepared_exactly_as_without_line_removal(mnist, monkey
     without = np.stack([prepare_digit(array_to_gray(image)).image for image in images])
     # No MNIST digit has a line that is not its own, so not one pixel changes.
     np.testing.assert_array_equal(with_removal, without)
+
+
+def drawn(shapes) -> np.ndarray:
+    """A 280x280 white canvas with black strokes of the page's normal pen (18 px)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (280, 280), 255)
+    pen = ImageDraw.Draw(canvas)
+    for kind, points in shapes:
+        if kind == "line":
+            pen.line(points, fill=0, width=18)
+        else:
+            pen.ellipse(points, outline=0, width=18)
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+def test_a_digits_own_bar_along_the_edge_is_kept(classifier):
+    # A 7 whose bar runs along the top, a 2 whose base runs along the bottom: each bar
+    # spans over 80% of the picture in its outer fifth, but joins its digit.
+    seven = drawn([("line", [(20, 40), (260, 40)]), ("line", [(260, 40), (120, 260)])])
+    two = drawn(
+        [
+            ("line", [(60, 70), (140, 25)]), ("line", [(140, 25), (220, 70)]),
+            ("line", [(220, 70), (30, 250)]), ("line", [(30, 250), (255, 250)]),
+        ]
+    )  # fmt: skip
+    assert read(classifier, [seven]) == ["7"]
+    assert read(classifier, [two]) == ["2"]
+
+
+def test_a_zero_with_something_inside_is_not_a_frame(classifier):
+    # A ring that holds other ink is a frame only if it is square-cornered.
+    slashed = drawn([("ellipse", [70, 20, 210, 260]), ("line", [(170, 70), (110, 210)])])
+    assert read(classifier, [slashed]) == ["0"]

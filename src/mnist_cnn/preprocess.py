@@ -49,7 +49,14 @@ THIN_LINE_RATIO = 0.6  # lines thinner than this share of the digit's pen are pr
 # a wider one leaves a line at its inner side (bands up to 0.15 in benchmarks/handwriting).
 # A digit's stroke 0.8 of the picture long but in its outer fifth would be pressed to the side.
 EDGE_BAND = 0.2
+# ... when it stands apart from the digit, or is this many pens thick: a digit's own bar
+# drawn along the edge (a big 7, the base of a 2, a tight crop) joins its digit and is
+# about one pen thick.
+EDGE_BAND_PEN_RATIO = 2.0
 FRAME_HOLE_RATIO = 2.0  # a frame's hole is many times its own ink; a 0's is about its own ink
+# A frame is drawn square-cornered: ink within this share of its box's size from each corner.
+# An ellipse (a 0) leaves about 29% of each side empty at its corners.
+FRAME_CORNER_FRACTION = 0.12
 
 
 @dataclass(frozen=True)
@@ -170,7 +177,13 @@ def _line_pixels(mask: np.ndarray) -> np.ndarray:
             thickness = band.sum() / length
             across = box[1 - axis]
             along_edge = across.stop <= edge or across.start >= side - edge
-            if thickness <= THIN_LINE_RATIO * pen or along_edge:
+            # At the edge, a line that stands apart from the digit (a sheet's edge, a
+            # frame's side) goes, and so does a band much thicker than the pen; a 7's
+            # bar or a 2's base drawn to the edge joins the rest of its digit and stays.
+            edge_line = along_edge and (
+                thickness >= EDGE_BAND_PEN_RATIO * pen or not _touches(band, box, rest)
+            )
+            if thickness <= THIN_LINE_RATIO * pen or edge_line:
                 lines[box] |= band
     # Where a line crosses a stroke, the stroke continues on both sides of it:
     # bridge the line's width across (vertically for rows, sideways for columns).
@@ -183,6 +196,21 @@ def _line_pixels(mask: np.ndarray) -> np.ndarray:
         bridged = ndimage.binary_closing(mask & ~lines, structure=structure)
         lines &= ~(oriented & bridged)
     return lines
+
+
+def _touches(band: np.ndarray, box: tuple[slice, ...], other: np.ndarray) -> bool:
+    """Whether ``band`` (a component inside ``box``) lies within 2 px of ``other`` ink."""
+    from scipy import ndimage
+
+    rows, columns = box
+    grown = (
+        slice(max(rows.start - 2, 0), rows.stop + 2),
+        slice(max(columns.start - 2, 0), columns.stop + 2),
+    )
+    placed = np.zeros(other.shape, dtype=bool)
+    placed[box] = band
+    near = ndimage.binary_dilation(placed[grown], iterations=2)
+    return bool((near & other[grown]).any())
 
 
 def _long_runs(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -226,9 +254,27 @@ def _frame_pixels(mask: np.ndarray) -> np.ndarray:
         if hole.sum() < FRAME_HOLE_RATIO * area:
             continue
         held = int((mask[box] & hole).sum())
-        if held >= MIN_COMPONENT_FRACTION * area:
+        if held >= MIN_COMPONENT_FRACTION * area and _has_corners(ring):
             frames[box] |= ring
     return frames
+
+
+def _has_corners(ring: np.ndarray) -> bool:
+    """Whether a closed ring fills the four corners of its box, as a drawn frame does.
+
+    A 0 (slashed or dotted) is round: its box's corners are empty, so it is a
+    digit with something inside it, not a frame around a digit.
+    """
+    height, width = ring.shape
+    patch_rows = max(1, round(FRAME_CORNER_FRACTION * height))
+    patch_columns = max(1, round(FRAME_CORNER_FRACTION * width))
+    corners = (
+        ring[:patch_rows, :patch_columns],
+        ring[:patch_rows, -patch_columns:],
+        ring[-patch_rows:, :patch_columns],
+        ring[-patch_rows:, -patch_columns:],
+    )
+    return all(corner.any() for corner in corners)
 
 
 def _without_specks(mask: np.ndarray) -> np.ndarray:
