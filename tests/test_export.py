@@ -180,3 +180,17 @@ def test_broken_onnx_file_is_refused(tmp_path):
     result = run_cli("predict", "--engine", "onnx", "--model", str(bad), str(tmp_path))
     assert result.returncode == 2
     assert "not a loadable ONNX model" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["folder of other files", "file"])
+def test_a_saved_model_never_replaces_what_is_not_one(trained_run, tmp_path, kind):
+    target = tmp_path / "victim"
+    if kind == "file":
+        target.write_text("precious")
+    else:
+        (target / "sub").mkdir(parents=True)
+        (target / "sub" / "notes.txt").write_text("precious")
+    with pytest.raises(MnistCnnError, match="victim: "):
+        export_model(trained_run.run_dir, "saved_model", target)
+    kept = target if kind == "file" else target / "sub" / "notes.txt"
+    assert kept.read_text() == "precious"

@@ -172,7 +172,12 @@ def _saved_model_probability_function(folder: Path) -> Callable[[np.ndarray], np
 
 
 def _export_folder_atomically(model: Any, out: Path, check: Callable[[Path], None]) -> None:
-    """A SavedModel is a folder: build it beside ``out``, check it, then swap it into place."""
+    """A SavedModel is a folder: build it beside ``out``, check it, then swap it into place.
+
+    Only an earlier SavedModel (or an empty folder) is replaced: a folder or a file
+    that is something else belongs to the user and is refused, before exporting.
+    """
+    _require_replaceable_saved_model(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
     try:
@@ -187,6 +192,15 @@ def _export_folder_atomically(model: Any, out: Path, check: Callable[[Path], Non
             os.replace(staging / "model", out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _require_replaceable_saved_model(out: Path) -> None:
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise MnistCnnError(f"{out}: not a folder; a SavedModel is written as a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / "saved_model.pb").exists():
+        raise MnistCnnError(
+            f"{out}: the folder holds files that are not a SavedModel; choose another --out"
+        )
 
 
 def engine_agreement(
