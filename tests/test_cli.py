@@ -249,3 +249,29 @@ def test_help_and_version_need_nothing_but_the_standard_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["train", "--elastic-alpha", "nan"], "error: --elastic-alpha must be a finite number"),
+        (["export", "--check", "-1"], "argument --check: must be from 0 to"),
+    ],
+)
+def test_values_that_pass_a_comparison_but_make_no_sense_are_refused(arguments, message):
+    result = run_cli(*arguments)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_single_npy_given_as_data_is_one_line(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "arr.npy"
+    np.save(path, np.zeros((3, 28, 28), np.uint8))
+    result = run_cli("data", "--data", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        f"{path}: a single array (.npy), not an .npz of x_train, y_train, x_test, y_test"
+    )

@@ -31,11 +31,14 @@ def atomic_path(final_path: Path) -> Iterator[Path]:
         # Said of the name the user gave, not of the temporary file beside it.
         raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file name", str(final_path))
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(
-        prefix=f"{TEMPORARY_PREFIX}{final_path.stem}-",
-        suffix=final_path.suffix,
-        dir=final_path.parent,
-    )
+    try:
+        descriptor, temporary_name = tempfile.mkstemp(
+            prefix=f"{TEMPORARY_PREFIX}{final_path.stem}-",
+            suffix=final_path.suffix,
+            dir=final_path.parent,
+        )
+    except OSError as error:
+        raise _about(error, final_path) from None
     os.close(descriptor)
     temporary_path = Path(temporary_name)
     # mkstemp makes the file private (0600); give it the mode a plain open() would.
@@ -45,8 +48,17 @@ def atomic_path(final_path: Path) -> Iterator[Path]:
         with open(temporary_path, "rb+") as written:
             os.fsync(written.fileno())
         os.replace(temporary_path, final_path)
+    except OSError as error:
+        if error.filename not in (str(temporary_path), temporary_path):
+            raise
+        raise _about(error, final_path) from None
     finally:
         temporary_path.unlink(missing_ok=True)
+
+
+def _about(error: OSError, final_path: Path) -> OSError:
+    """The same error, said of the file the user named rather than of its temporary."""
+    return type(error)(error.errno, error.strerror, str(final_path))
 
 
 def _current_umask() -> int:

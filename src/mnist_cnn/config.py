@@ -8,6 +8,7 @@ from a preset plus the user's overrides, and the run folder keeps it as
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,11 @@ class TrainConfig:
     test_time_views: int = 1  # the saved model averages over the image and 4 or 8 1-pixel shifts
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            # NaN passes every comparison below, and infinity most: refuse both first.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(field.name, f"must be a finite number, got {value}")
         if self.epochs < 1:
             raise ConfigError("epochs", f"must be at least 1, got {self.epochs}")
         if self.batch_size < 1:

@@ -173,7 +173,12 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         # allow_pickle=False: an .npz holding object arrays could run code.
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise MnistCnnError(
+                f"{path}: a single array (.npy), not an .npz of {', '.join(NPZ_KEYS)}"
+            )
+        with loaded as archive:
             missing = [key for key in NPZ_KEYS if key not in archive.files]
             if missing:
                 raise MnistCnnError(

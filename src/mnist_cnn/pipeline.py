@@ -85,7 +85,6 @@ def train_run(
         if not resume:
             run.write_config(config, describe_data(dataset, data_path), keep)
             _save_samples(run, dataset)
-        run.point_latest_at()
         progress = [] if progress_bar else [EpochLineLogger(config.epochs, log)]
         result = train(
             config,
@@ -116,6 +115,8 @@ def train_run(
             "parameters": count_parameters(model),
         }
         analysis = _write_results(run, model, dataset, result.history, metrics)
+        # Only a finished run becomes "latest": predict and serve keep a model meanwhile.
+        run.point_latest_at()
     return RunSummary(run_dir=run.path, metrics=run.read_metrics(), analysis=analysis)
 
 

@@ -6,7 +6,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from mnist_cnn.cli.common import add_data_options, add_run_argument, data_path, load_dataset
+from mnist_cnn.cli.common import (
+    add_data_options,
+    add_run_argument,
+    bounded,
+    data_path,
+    load_dataset,
+)
 from mnist_cnn.cli.progress import progress_bar
 from mnist_cnn.errors import MnistCnnError
 
@@ -58,7 +64,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="where to write (default: inside the run folder)"
     )
     export.add_argument(
-        "--check", type=int, default=1000, metavar="N",
+        "--check", type=bounded(int, 0, 10_000_000), default=1000, metavar="N",
         help="compare the export with Keras on the first N test images, 0 to skip (default: 1000)",
     )  # fmt: skip
     add_data_options(export)

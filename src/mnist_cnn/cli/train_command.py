@@ -152,11 +152,16 @@ def command_train(arguments: argparse.Namespace) -> int:
         with _ctrl_c_asks(stopper):
             summary = start(callbacks)
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: every completed epoch is saved; continue with\n"
-            f"  mnist-cnn train --resume {run_dir}",
-            file=sys.stderr,
-        )
+        from mnist_cnn.run_folder import RunFolder
+
+        if RunFolder(run_dir).checkpoints.any_saved():
+            advice = (
+                "every completed epoch is saved; continue with\n"
+                f"  mnist-cnn train --resume {run_dir}"
+            )
+        else:
+            advice = f"no epoch was completed, so there is nothing to resume; delete {run_dir}"
+        print(f"\ninterrupted: {advice}", file=sys.stderr)
         return EXIT_INTERRUPTED
     _report(summary)
     return 0
