@@ -163,3 +163,16 @@ def test_a_full_disk_while_writing_a_run_is_one_line(tmp_path):
     assert len(error_lines) == 1 and "File too large" in error_lines[0]
     assert "Traceback" not in result.stderr
     assert not (run_dir / "model.keras").exists()
+
+
+@pytest.mark.parametrize("state", ["{}", '{"epoch": 1, "history": []}', "[1, 2]"])
+def test_a_damaged_checkpoint_state_is_one_line(tmp_path, state):
+    from mnist_cnn.config import PRESETS
+
+    (tmp_path / "config.json").write_text(json.dumps({"config": PRESETS["fast"].to_dict()}))
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "state.json").write_text(state)
+    result = run_cli("train", "--resume", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith("and the history)")
+    assert "Traceback" not in result.stderr

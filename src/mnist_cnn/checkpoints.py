@@ -42,7 +42,7 @@ class Checkpoints:
 
     def read_state(self) -> dict[str, Any]:
         try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise MnistCnnError(
                 f"{self.run.path}: no checkpoint to resume from "
@@ -50,6 +50,15 @@ class Checkpoints:
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise MnistCnnError(f"{self.state_path}: not valid JSON ({error})") from None
+        expected = {"epoch": int, "checkpoint": str, "history": list}
+        if not isinstance(state, dict) or any(
+            not isinstance(state.get(key), kind) for key, kind in expected.items()
+        ):
+            raise MnistCnnError(
+                f"{self.state_path}: damaged (it needs an epoch number, a checkpoint name "
+                "and the history)"
+            )
+        return state
 
     def newest_checkpoint(self) -> Path:
         """The complete checkpoint the state names."""
@@ -97,8 +106,9 @@ class Checkpoints:
         return self.exists() or any(member.exists() for member in self.members())
 
     def require_saved(self) -> None:
-        if not self.any_saved():
-            self.read_state()  # raises "no checkpoint to resume from"
+        """A state to resume from, readable: else one line saying what is wrong."""
+        if self.exists() or not self.any_saved():
+            self.read_state()  # checks it, or raises "no checkpoint to resume from"
 
     def best_epoch(self) -> int | None:
         return self.read_state().get("best_epoch") if self.exists() else None
