@@ -97,6 +97,15 @@ def test_show_writes_a_black_on_white_png(tmp_path):
         (["train", "--validation-split", "1"], "--validation-split must be in [0, 1)"),
         (["train", "--elastic-alpha", "-1"], "--elastic-alpha must be at least 0, got -1.0"),
         (["train", "--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz: no such file"),
+        (["serve", "--port", "99999"], "argument --port: must be from 1 to 65535, got 99999"),
+        (["serve", "--port", "http"], "argument --port: must be a whole number, got 'http'"),
+        (
+            ["predict", "--min-confidence", "2", "x.png"],
+            "argument --min-confidence: must be from 0 to 1, got 2",
+        ),
+        # Values that pass a comparison but make no sense.
+        (["train", "--elastic-alpha", "nan"], "error: --elastic-alpha must be a finite number"),
+        (["export", "--check", "-1"], "argument --check: must be from 0 to"),
     ],
 )
 def test_usage_errors_are_one_line_with_exit_code_2(arguments, message):
@@ -154,24 +163,6 @@ def test_the_library_names_fields_and_the_cli_names_flags():
     result = run_cli("train", "--batch-size", "0")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --batch-size must be at least 1, got 0"
-
-
-@pytest.mark.parametrize(
-    "arguments, message",
-    [
-        (["serve", "--port", "99999"], "argument --port: must be from 1 to 65535, got 99999"),
-        (["serve", "--port", "http"], "argument --port: must be a whole number, got 'http'"),
-        (
-            ["predict", "--min-confidence", "2", "x.png"],
-            "argument --min-confidence: must be from 0 to 1, got 2",
-        ),
-    ],
-)
-def test_bad_option_values_are_usage_errors(arguments, message):
-    result = run_cli(*arguments)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
@@ -249,20 +240,6 @@ def test_help_and_version_need_nothing_but_the_standard_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
-
-
-@pytest.mark.parametrize(
-    "arguments, message",
-    [
-        (["train", "--elastic-alpha", "nan"], "error: --elastic-alpha must be a finite number"),
-        (["export", "--check", "-1"], "argument --check: must be from 0 to"),
-    ],
-)
-def test_values_that_pass_a_comparison_but_make_no_sense_are_refused(arguments, message):
-    result = run_cli(*arguments)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 def test_a_single_npy_given_as_data_is_one_line(tmp_path):
