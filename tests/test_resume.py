@@ -248,3 +248,39 @@ def test_a_stop_request_interrupts_fit_after_the_current_batch():
             callbacks=[AskDuringBatchTwo(), stopper],
         )  # fmt: skip
     assert finished_batches == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_keep_best_keeps_each_ensemble_member_at_its_best_epoch(tmp_path, mnist):
+    """An ensemble kept at "best" averages its members' best.keras, not their last epochs."""
+    import dataclasses
+
+    import numpy as np
+
+    from mnist_cnn.config import preset_config
+    from mnist_cnn.engines import load_model
+    from mnist_cnn.models import average_over_shifts, ensemble_model
+    from mnist_cnn.pipeline import train_run
+
+    small = dataclasses.replace(
+        mnist.limited(1500),
+        test_images=mnist.test_images[:200],
+        test_labels=mnist.test_labels[:200],
+    )
+    config = preset_config("fast", epochs=3, ensemble=2, validation_split=0.3, seed=3)
+    run_dir = tmp_path / "run"
+    train_run(config, small, run_dir, keep="best", log=lambda line: None)
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["kept"] == "best"
+    member_bests = []
+    for member in (0, 1):
+        state_file = run_dir / f"member-{member}" / "checkpoints" / "state.json"
+        member_bests.append(json.loads(state_file.read_text())["best_epoch"])
+    assert metrics["best_validation_epoch"] == member_bests
+    members = [load_model(run_dir / f"member-{member}" / "best.keras") for member in (0, 1)]
+    expected_model = average_over_shifts(ensemble_model(members), config.test_time_views)
+    images = small.test_images[:50, ..., None] / 255.0
+    expected = expected_model.predict(images, verbose=0)
+    kept = load_model(run_dir / "model.keras").predict(images, verbose=0)
+    np.testing.assert_allclose(kept, expected, atol=1e-5)

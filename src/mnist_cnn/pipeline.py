@@ -22,7 +22,7 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset, load_mnist
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import EVALUATION_BATCH, Analysis, analyse, evaluate
-from mnist_cnn.models import average_over_shifts, count_parameters
+from mnist_cnn.models import average_over_shifts, count_parameters, ensemble_model
 from mnist_cnn.run_folder import RunFolder
 
 if TYPE_CHECKING:
@@ -95,12 +95,9 @@ def train_run(
             verbose=1 if progress_bar else 0,
             log=log,
         )
-        model = result.model
-        best_epoch = run.checkpoints.best_epoch()
+        model, best_epoch = result.model, _best_epochs(run, config)
         if keep == "best" and best_epoch is not None:
-            from mnist_cnn.engines import load_model
-
-            model = average_over_shifts(load_model(run.best_model_file), config.test_time_views)
+            model = _best_model(run, config)
         run.save_model(model)
         if config.ensemble > 1:
             # Each member's checkpoints keep its own history; the run's is their mean.
@@ -118,6 +115,32 @@ def train_run(
         # Only a finished run becomes "latest": predict and serve keep a model meanwhile.
         run.point_latest_at()
     return RunSummary(run_dir=run.path, metrics=run.read_metrics(), analysis=analysis)
+
+
+def _best_epochs(run: RunFolder, config: TrainConfig) -> int | list[int] | None:
+    """The epoch with the best validation accuracy; one per member for an ensemble.
+
+    None when there was no validation split (so there is no best epoch).
+    """
+    if config.ensemble == 1:
+        return run.checkpoints.best_epoch()
+    epochs = [member.best_epoch() for member in run.checkpoints.members()]
+    known = [epoch for epoch in epochs if epoch is not None]
+    return known if known and len(known) == len(epochs) else None
+
+
+def _best_model(run: RunFolder, config: TrainConfig) -> keras.Model:
+    """The run's model rebuilt from each network's best validation epoch."""
+    from mnist_cnn.engines import load_model
+
+    if config.ensemble == 1:
+        network = load_model(run.best_model_file)
+    else:
+        # Each member is kept at its own best epoch, as a lone model would be.
+        network = ensemble_model(
+            [load_model(member.run.best_model_file) for member in run.checkpoints.members()]
+        )
+    return average_over_shifts(network, config.test_time_views)
 
 
 def resume_run(
