@@ -176,3 +176,28 @@ def test_a_damaged_checkpoint_state_is_one_line(tmp_path, state):
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().endswith("and the history)")
     assert "Traceback" not in result.stderr
+
+
+def test_latest_moves_between_runs_but_a_users_own_link_is_left_alone(tmp_path):
+    first, second = RunFolder(tmp_path / "a"), RunFolder(tmp_path / "b")
+    for run in (first, second):
+        run.path.mkdir()
+        run.config_file.write_text("{}")
+    first.point_latest_at()
+    assert (tmp_path / "latest").resolve() == first.path.resolve()
+    second.point_latest_at()
+    assert (tmp_path / "latest").resolve() == second.path.resolve()
+
+    # The user's own "latest", to somewhere else entirely, is not ours to move.
+    elsewhere = tmp_path / "my" / "data"
+    elsewhere.mkdir(parents=True)
+    (tmp_path / "latest").unlink()
+    (tmp_path / "latest").symlink_to(elsewhere)
+    first.point_latest_at()
+    assert (tmp_path / "latest").resolve() == elsewhere.resolve()
+    # Nor is a link to a sibling that is not a run.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "latest").unlink()
+    (tmp_path / "latest").symlink_to("notes")
+    first.point_latest_at()
+    assert (tmp_path / "latest").resolve() == (tmp_path / "notes").resolve()

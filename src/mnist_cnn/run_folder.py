@@ -237,6 +237,8 @@ class RunFolder:
         link = run_dir.parent / LATEST_LINK
         if link.exists() and not link.is_symlink():
             return  # A real folder called "latest" belongs to the user; leave it alone.
+        if link.is_symlink() and not _is_our_link(link):
+            return  # A link of the user's own (to a path, not a sibling run): theirs too.
         temporary = run_dir.parent / f"{TEMPORARY_PREFIX}{LATEST_LINK}-{os.getpid()}"
         temporary.unlink(missing_ok=True)
         temporary.symlink_to(run_dir.name)
@@ -362,3 +364,17 @@ def _keras_backend() -> str | None:
     except ImportError:
         return None
     return keras.backend.backend()
+
+
+def _is_our_link(link: Path) -> bool:
+    """Whether ``link`` is one that point_latest_at makes: a bare sibling name, to a run.
+
+    A run's own link names a folder beside it that holds a config.json (or
+    one that has since been deleted); a link to an absolute or nested path
+    was made by someone else.
+    """
+    target = os.readlink(link)
+    if os.sep in target or (os.altsep and os.altsep in target):
+        return False
+    sibling = link.parent / target
+    return not sibling.exists() or RunFolder(sibling).config_file.is_file()
