@@ -250,6 +250,25 @@ def test_a_stop_request_interrupts_fit_after_the_current_batch():
     assert finished_batches == [0, 1, 2]
 
 
+def test_ctrl_c_outside_fit_interrupts_at_once_and_inside_fit_waits_for_the_batch():
+    """After the last epoch (evaluation, figures) no batch end would see the request."""
+    import os
+
+    from mnist_cnn.cli.train_command import _ctrl_c_asks
+    from mnist_cnn.training import StopWhenAsked
+
+    stopper = StopWhenAsked()
+    with _ctrl_c_asks(stopper):
+        stopper.on_train_begin()
+        os.kill(os.getpid(), signal.SIGINT)  # inside fit: only asks
+        assert stopper.asked
+        stopper.on_train_end()
+        stopper.asked = False
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # after fit: at once
+            time.sleep(1)  # the handler runs between bytecodes; never reached
+
+
 @pytest.mark.slow
 def test_keep_best_keeps_each_ensemble_member_at_its_best_epoch(tmp_path, mnist):
     """An ensemble kept at "best" averages its members' best.keras, not their last epochs."""

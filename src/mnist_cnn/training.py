@@ -127,6 +127,13 @@ class StopWhenAsked(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
         self.asked = False
+        self.fitting = False  # inside fit, where the next batch end will see ``asked``
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.fitting = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.fitting = False
 
     def _stop_if_asked(self, batch: int, logs: dict | None = None) -> None:
         if self.asked:

@@ -297,10 +297,12 @@ def _stopper() -> StopWhenAsked:
 @contextlib.contextmanager
 def _ctrl_c_asks(stopper: StopWhenAsked) -> Iterator[None]:
     """While training, a first Ctrl-C asks ``stopper`` to stop after the current batch;
-    a second one interrupts at once."""
+    a second one interrupts at once. Outside ``fit`` (between epochs, or while the
+    finished run is evaluated and drawn) no batch end would see the request, so
+    the first one interrupts at once."""
 
     def on_interrupt(signal_number: int, frame: object) -> None:
-        if stopper.asked:
+        if stopper.asked or not stopper.fitting:
             raise KeyboardInterrupt
         stopper.asked = True
 
