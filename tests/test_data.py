@@ -268,7 +268,16 @@ def test_npz_missing_an_array(tmp_path, tiny_arrays):
 def test_file_that_is_not_npz(tmp_path):
     path = tmp_path / "notes.npz"
     path.write_text("not a zip")
-    with pytest.raises(MnistCnnError, match=r"notes\.npz: not a readable \.npz"):
+    with pytest.raises(MnistCnnError, match=r"notes\.npz: not an \.npz file") as raised:
+        load_mnist(path)
+    # Not NumPy's advice to unpickle it, which would be the wrong thing to do.
+    assert "pickle" not in str(raised.value)
+
+
+def test_a_damaged_zip_is_not_a_readable_npz(tmp_path):
+    path = tmp_path / "cut.npz"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 20)
+    with pytest.raises(MnistCnnError, match=r"cut\.npz: not a readable \.npz"):
         load_mnist(path)
 
 

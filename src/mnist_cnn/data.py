@@ -170,22 +170,34 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
     return read_npz(path)
 
 
+# How an .npz (a zip archive, empty or not) and a lone .npy begin. NumPy takes
+# anything else for a pickle and would answer with advice to unpickle it.
+ARRAY_FILE_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        # allow_pickle=False: an .npz holding object arrays could run code.
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise MnistCnnError(
-                f"{path}: a single array (.npy), not an .npz of {', '.join(NPZ_KEYS)}"
-            )
-        with loaded as archive:
-            missing = [key for key in NPZ_KEYS if key not in archive.files]
-            if missing:
+        # Opened here, not by NumPy, which leaves its handle open when a zip is damaged.
+        with open(path, "rb") as handle:
+            if not handle.read(6).startswith(ARRAY_FILE_SIGNATURES):
                 raise MnistCnnError(
-                    f"{path}: missing arrays {', '.join(missing)} "
-                    f"(an .npz needs {', '.join(NPZ_KEYS)})"
+                    f"{path}: not an .npz file (it is neither a zip archive nor a NumPy array)"
                 )
-            return {key: archive[key] for key in NPZ_KEYS}
+            handle.seek(0)
+            # allow_pickle=False: an .npz holding object arrays could run code.
+            loaded = np.load(handle, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise MnistCnnError(
+                    f"{path}: a single array (.npy), not an .npz of {', '.join(NPZ_KEYS)}"
+                )
+            with loaded as archive:
+                missing = [key for key in NPZ_KEYS if key not in archive.files]
+                if missing:
+                    raise MnistCnnError(
+                        f"{path}: missing arrays {', '.join(missing)} "
+                        f"(an .npz needs {', '.join(NPZ_KEYS)})"
+                    )
+                return {key: archive[key] for key in NPZ_KEYS}
     except MnistCnnError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
