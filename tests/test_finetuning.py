@@ -108,6 +108,30 @@ def test_new_pictures_of_the_quirks_are_read_no_worse_and_mnist_is_kept(finetune
     drop = figures["validation_accuracy_before"] - figures["validation_accuracy_after"]
     assert drop <= VALIDATION_TOLERANCE
     assert figures["guard_passed"] == (drop <= figures["max_validation_drop"])
+    # runs/latest moves to the new run only when the guard passed.
+    assert (run_dir.parent / "latest").exists() == figures["guard_passed"]
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_the_guard_is_kept_but_latest_stays(trained_run, small_mnist, tmp_path):
+    from mnist_cnn.data import load_mnist
+    from mnist_cnn.finetuning import Corrections, FinetuneConfig, finetune_run
+
+    images, labels = quirky_digits(10, seed=14)
+    # No model can lose less than -100 points: the guard fails whatever training does.
+    config = FinetuneConfig(epochs=1, max_validation_drop=-1.0)
+    summary = finetune_run(
+        trained_run.run_dir,
+        Corrections(images, labels, "ten pictures"),
+        load_mnist(small_mnist),
+        tmp_path / "runs" / "forgetful",
+        config,
+    )
+    assert not summary.result.guard_passed and not summary.became_latest
+    assert (tmp_path / "runs" / "forgetful" / "model.keras").exists()
+    assert not (tmp_path / "runs" / "latest").exists()
+    metrics = json.loads((tmp_path / "runs" / "forgetful" / "metrics.json").read_text())
+    assert metrics["finetune"]["guard_passed"] is False
 
 
 @pytest.mark.slow

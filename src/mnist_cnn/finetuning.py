@@ -49,8 +49,11 @@ class FinetuneConfig:
     (``benchmarks/tune_finetune.py``, ``benchmarks/results/tune_finetune.json``).
     """
 
+    # The sweep (lr 1e-4/3e-4/1e-3 x replay 5/10/20 x 3/5 epochs, 2 seeds) kept MNIST's
+    # validation accuracy within 0.05 points only at 1e-4; of those, 5 epochs with replay 10
+    # left the fewest errors on new pictures of the quirks (4.2%, from 19.7%).
     epochs: int = 5  # passes over the training corrections, each with fresh replayed images
-    learning_rate: float = 3e-4  # Adam, constant: a tenth of the fast preset's peak or less
+    learning_rate: float = 1e-4  # Adam, constant; 3e-4 learnt more but cost 0.065+ points
     replay_ratio: float = 10.0  # MNIST training images mixed in per training correction
     holdout_fraction: float = 0.2  # share of the corrections held out to measure the effect
     batch_size: int = 32  # images per step: corrections and replay shuffled together
