@@ -22,7 +22,10 @@ from PIL import Image
 from mnist_cnn.cli import build_parser, main
 from tests.helpers import run_cli
 
-COMMANDS = ("data", "show", "train", "evaluate", "report", "compare", "export", "predict", "serve")
+COMMANDS = (
+    "data", "show", "train", "finetune", "evaluate", "report", "compare", "export", "predict",
+    "serve",
+)  # fmt: skip
 # What TensorFlow's C++ start-up writes to file descriptor 2 when nothing silences it.
 TENSORFLOW_NOTICES = ("oneDNN", "absl::InitializeLog", "cpu_feature_guard", "I0000")
 
@@ -82,7 +85,10 @@ def test_quiet_and_verbose_go_before_or_after_the_command(arguments, verbosity):
 
 def test_every_command_takes_quiet_and_verbose():
     parser = build_parser()
-    required = {"compare": ["run"], "predict": ["x.png"], "completion": ["bash"]}
+    required = {
+        "compare": ["run"], "predict": ["x.png"], "completion": ["bash"],
+        "finetune": ["--feedback", "x.npz"],
+    }  # fmt: skip
     for command in (*COMMANDS, "completion"):
         parsed = parser.parse_args([command, "-q", *required.get(command, [])])
         assert parsed.verbosity == "quiet", command

@@ -111,7 +111,7 @@ def train_run(
             "resumed_from_epoch": result.resumed_from_epoch,
             "parameters": count_parameters(model),
         }
-        analysis = _write_results(run, model, dataset, result.history, metrics)
+        analysis = write_results(run, model, dataset, result.history, metrics)
         # Only a finished run becomes "latest": predict and serve keep a model meanwhile.
         run.point_latest_at()
     return RunSummary(run_dir=run.path, metrics=run.read_metrics(), analysis=analysis)
@@ -195,7 +195,7 @@ def _save_samples(run: RunFolder, dataset: Dataset) -> None:
     run.save_figure(figure, "samples")
 
 
-def _write_results(
+def write_results(
     run: RunFolder,
     model: Any,
     dataset: Dataset,

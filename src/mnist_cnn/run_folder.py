@@ -6,7 +6,8 @@ that already holds files; ``--resume`` continues the run that is there). Its
 layout, every file written atomically (see ``atomic_files``)::
 
     <run>/
-      config.json            every setting, the data's source, library versions
+      config.json            every setting, the data's source, library versions (and, for a
+                             fine-tuned run, ``finetuned_from``: its source run and corrections)
       model.keras            the model the run ends with (last, or best with keep=best)
       best.keras             the epoch with the best validation accuracy (with a split)
       history.csv            one row per epoch
@@ -247,19 +248,25 @@ class RunFolder:
     # Reading and writing ----------------------------------------------------------
 
     def write_config(
-        self, config: TrainConfig, data_description: dict[str, Any], keep: str = "last"
+        self,
+        config: TrainConfig,
+        data_description: dict[str, Any],
+        keep: str = "last",
+        *,
+        finetuned_from: dict[str, Any] | None = None,
     ) -> None:
-        write_json_atomic(
-            self.config_file,
-            {
-                "config": config.to_dict(),
-                "data": data_description,
-                "keep": keep,  # which model a resumed run ends with
-                "backend": _keras_backend(),
-                "versions": library_versions(),
-                "created": dt.datetime.now().isoformat(timespec="seconds"),
-            },
-        )
+        """``finetuned_from``: for a fine-tuned run, its source run, corrections and recipe."""
+        stored = {
+            "config": config.to_dict(),
+            "data": data_description,
+            "keep": keep,  # which model a resumed run ends with
+            "backend": _keras_backend(),
+            "versions": library_versions(),
+            "created": dt.datetime.now().isoformat(timespec="seconds"),
+        }
+        if finetuned_from is not None:
+            stored["finetuned_from"] = finetuned_from
+        write_json_atomic(self.config_file, stored)
 
     def read_config(self) -> dict[str, Any]:
         try:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from mnist_cnn.cli import (
     completion_command,
     data_commands,
+    finetune_command,
     predict_command,
     run_commands,
     serve_command,
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 COMMANDS = (
     data_commands,
     train_command,
+    finetune_command,
     run_commands,
     predict_command,
     serve_command,
