@@ -387,6 +387,10 @@ class FeedbackStore:
         return _NamedErrors(self.path)
 
 
+class FeedbackStoreError(MnistCnnError):
+    """The store failed while in use (a full disk, a damaged page): the API answers 503."""
+
+
 class _NamedErrors:
     """SQLite's errors during use, as one line naming the database (a full disk, damage)."""
 
@@ -398,7 +402,7 @@ class _NamedErrors:
 
     def __exit__(self, kind: type | None, error: BaseException | None, traceback: object) -> bool:
         if isinstance(error, sqlite3.Error):
-            raise MnistCnnError(f"{self.path}: feedback database error ({first_line(error)})")
+            raise FeedbackStoreError(f"{self.path}: feedback database error ({first_line(error)})")
         return False
 
 
@@ -480,6 +484,31 @@ def _row_values(feedback: Feedback, created_at: str) -> tuple:
 
 def _image_from_blob(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint8).reshape(IMAGE_SIZE, IMAGE_SIZE).copy()
+
+
+class LazyFeedbackStore:
+    """A store opened at first use, so serving makes no file until feedback arrives.
+
+    A file already there is opened (and so checked) at once: a damaged store
+    stops the server before it starts, not at the first feedback.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._store = FeedbackStore.open(self.path, create=False) if self.path.exists() else None
+
+    def get(self) -> FeedbackStore:
+        with self._lock:
+            if self._store is None:
+                self._store = FeedbackStore.open(self.path, create=True)
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 # ---- What other stages ask for ---------------------------------------------------------
