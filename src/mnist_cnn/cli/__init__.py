@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from mnist_cnn.cli import (
     completion_command,
     data_commands,
+    feedback_command,
     predict_command,
     run_commands,
     serve_command,
@@ -55,6 +56,7 @@ COMMANDS = (
     run_commands,
     predict_command,
     serve_command,
+    feedback_command,
     completion_command,
 )
 
