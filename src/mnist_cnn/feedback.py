@@ -16,11 +16,12 @@ machine: the store is a local file, and nothing here opens a connection.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,7 +145,7 @@ def check_preprocessed(image: np.ndarray, what: str = "preprocessed") -> np.ndar
 
 
 def stored_picture(gray: np.ndarray) -> bytes:
-    """(H, W) float grey in [0, 1] -> a grey PNG at most PICTURE_SIDE a side and MAX_PICTURE_BYTES."""
+    """(H, W) float grey in [0, 1] -> grey PNG bytes, at most PICTURE_SIDE a side."""
     from PIL import Image
 
     levels = np.clip(np.rint(np.asarray(gray, dtype=np.float32) * 255.0), 0, 255)
@@ -375,7 +376,9 @@ class FeedbackStore:
             confirmed=confirmed,
             corrected=corrected,
             without_answer=without_answer,
-            per_label={label: (judged, right) for label, (judged, right) in sorted(per_label.items())},
+            per_label={
+                label: (counts[0], counts[1]) for label, counts in sorted(per_label.items())
+            },
             mistakes=mistakes,
         )
 
@@ -383,27 +386,21 @@ class FeedbackStore:
         with self._lock, self._errors_named():
             return self._connection.execute(sql, parameters).fetchall()
 
-    def _errors_named(self) -> _NamedErrors:
-        return _NamedErrors(self.path)
+    def _errors_named(self) -> contextlib.AbstractContextManager[None]:
+        return _errors_named(self.path)
 
 
 class FeedbackStoreError(MnistCnnError):
     """The store failed while in use (a full disk, a damaged page): the API answers 503."""
 
 
-class _NamedErrors:
+@contextlib.contextmanager
+def _errors_named(path: Path) -> Iterator[None]:
     """SQLite's errors during use, as one line naming the database (a full disk, damage)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, error: BaseException | None, traceback: object) -> bool:
-        if isinstance(error, sqlite3.Error):
-            raise FeedbackStoreError(f"{self.path}: feedback database error ({first_line(error)})")
-        return False
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise FeedbackStoreError(f"{path}: feedback database error ({first_line(error)})") from None
 
 
 def _uri_path(path: Path) -> str:
@@ -453,7 +450,9 @@ def _check_and_migrate(connection: sqlite3.Connection, path: Path) -> None:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         migrate(connection)
     except sqlite3.Error as error:
-        raise MnistCnnError(f"{path}: cannot update the feedback database ({first_line(error)})")
+        raise MnistCnnError(
+            f"{path}: cannot update the feedback database ({first_line(error)})"
+        ) from None
 
 
 def _timestamp(now: datetime | None) -> str:

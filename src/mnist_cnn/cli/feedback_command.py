@@ -55,7 +55,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     export.add_argument("out", type=Path, metavar="OUT.npz", help="the file to write")
     export.add_argument(
         "--test-fraction", type=bounded(float, 0.01, 0.99), default=DEFAULT_TEST_FRACTION,
-        help=f"share of each digit's rows held out as the test set (default: {DEFAULT_TEST_FRACTION})",
+        help=f"share of each digit's rows held out for testing (default: {DEFAULT_TEST_FRACTION})",
     )  # fmt: skip
     export.add_argument(
         "--seed", type=int, default=0, help="seed of the shuffle that splits the rows (default: 0)"
@@ -118,7 +118,8 @@ def command_stats(arguments: argparse.Namespace) -> int:
     if stats.per_label:
         print(f"{'label':>11s}  {'rows':>6s}  {'right':>6s}  {'right %':>7s}")
         for label, (judged, right) in stats.per_label.items():
-            print(f"{label_text(label):>11s}  {judged:6d}  {right:6d}  {100 * right / judged:6.1f}%")
+            percent = 100 * right / judged
+            print(f"{label_text(label):>11s}  {judged:6d}  {right:6d}  {percent:6.1f}%")
     if stats.mistakes:
         print("most frequent mistakes (answer -> what it was):")
         for answer, label, count in stats.mistakes[:10]:

@@ -59,15 +59,13 @@ FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
     description=(
         "JSON: `preprocessed` (the 28x28 image the answer came with, from "
         "`/api/predict?include=preprocessed`), `answer` (what the model said) and `label` "
-        "(what it is), each 0-9 or `\"not a digit\"`; optionally `model` (must be the served "
+        '(what it is), each 0-9 or `"not a digit"`; optionally `model` (must be the served '
         "model, as `/api/model` names it), `picture` (base64, up to 32 KB) and `source`. "
         "Answers 201 with the stored row. Everything stays on this machine."
     ),
     status_code=201,
     responses=FEEDBACK_RESPONSES,
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"example": FEEDBACK_EXAMPLE}}}
-    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": FEEDBACK_EXAMPLE}}}},
 )
 async def add_feedback(
     body: FeedbackRequest, settings: SettingsDependency, store: FeedbackStoreDependency
