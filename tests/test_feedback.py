@@ -377,17 +377,24 @@ def test_eight_clients_posting_50_rows_each_store_all_400(api, mnist):
     assert sent <= stored
 
 
-def test_a_server_without_a_store_answers_503(mnist):
+def test_a_server_without_a_store_or_with_an_unwritable_one_answers_503(tmp_path):
     from fastapi.testclient import TestClient
 
     from mnist_cnn.engines import Classifier
     from mnist_cnn.serve import create_app
 
     unused = Classifier("m.keras", ("0", "1"), lambda images: np.zeros((len(images), 2)))
+    body = {"preprocessed": SEVEN, "answer": 1, "label": 1}
     with TestClient(create_app(unused)) as client:
-        body = {"preprocessed": SEVEN, "answer": 1, "label": 1}
         response = client.post("/api/feedback", json=body)
     assert response.status_code == 503 and "keeps no feedback" in response.json()["detail"]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("a file where the data folder should be")
+    store = LazyFeedbackStore(database_path(a_file))
+    with TestClient(create_app(unused, feedback_store=store)) as client:
+        response = client.post("/api/feedback", json=body)
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"].startswith(f"{a_file}: cannot make the data folder")
 
 
 # ---- The command line -------------------------------------------------------------------

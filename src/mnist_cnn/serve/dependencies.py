@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from mnist_cnn.engines import Classifier
+from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.feedback import FeedbackStore, LazyFeedbackStore
 from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE
 from mnist_cnn.serve.batcher import Batcher
@@ -69,7 +70,12 @@ def get_feedback_store(request: Request) -> FeedbackStore:
     store: LazyFeedbackStore | None = getattr(request.app.state, "feedback_store", None)
     if store is None:
         raise HTTPException(503, "this server keeps no feedback (mnist-cnn serve keeps it)")
-    return store.get()
+    try:
+        return store.get()
+    except (
+        MnistCnnError
+    ) as error:  # the data folder cannot be made or written: not the body's fault
+        raise HTTPException(503, str(error)) from None
 
 
 SettingsDependency = Annotated[ServeSettings, Depends(get_settings)]
