@@ -372,11 +372,11 @@ function explain(status) {
 
 // The answer on screen is for the drawing as it is now, with the pen up.
 function settle() {
-  offerFeedback();
   if (penUp && penUp.version === version) {
     window.mnistPage.penUpToAnswer.push(performance.now() - penUp.at);
     penUp = null;
   }
+  offerFeedback(); // after the latency figure: the buttons are not part of reading
   window.mnistPage.settled = true;
   announce(statusView.dataset.spoken || statusView.textContent);
 }
@@ -544,7 +544,7 @@ function offerFeedback() {
     withdrawFeedback();
     return;
   }
-  offered = { ...given, version, epoch, drawing: snapshot(), picture: feedbackPicture(), open: false };
+  offered = { ...given, version, epoch, drawing: snapshot(), open: false };
   renderFeedback();
 }
 
@@ -658,7 +658,9 @@ async function sendFeedback(label) {
   judged.error = null;
   renderFeedback();
   const body = {
-    preprocessed: judged.preprocessed, answer: judged.answer, label, source: "page", picture: judged.picture,
+    // Made now, not when offered: most answers are never judged. The canvas still
+    // holds the judged drawing, since any change withdraws the offer.
+    preprocessed: judged.preprocessed, answer: judged.answer, label, source: "page", picture: feedbackPicture(),
   };
   if (servedModel) body.model = servedModel;
   let response = null;
