@@ -49,15 +49,31 @@ def corrections_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def finetuned(tmp_path_factory, trained_run, small_mnist, corrections_file):
-    """`mnist-cnn finetune` on the session's small fast run, in this process."""
+def feedback_data_dir(tmp_path_factory) -> Path:
+    """The pictures of corrections_file, stored as the page stores them: a feedback database."""
+    from mnist_cnn.feedback import Feedback, FeedbackStore, database_path
+
+    data_dir = tmp_path_factory.mktemp("feedback-store")
+    images, labels = quirky_digits(CORRECTIONS, seed=11)
+    with FeedbackStore.open(database_path(data_dir), create=True) as store:
+        store.add_many(
+            Feedback(preprocessed=image, label=int(label), answer=None, model=None, source="page")
+            for image, label in zip(images, labels, strict=True)
+        )
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory, trained_run, small_mnist, feedback_data_dir):
+    """`mnist-cnn finetune` on the session's small fast run, in this process, reading the
+    corrections from the feedback database in --data-dir (no --feedback: the default)."""
     runs_root = tmp_path_factory.mktemp("finetuned-runs")
     run_dir = runs_root / "tuned"
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         code = main(
             [
-                "-q", "finetune", str(trained_run.run_dir), "--feedback", str(corrections_file),
+                "-q", "finetune", str(trained_run.run_dir), "--data-dir", str(feedback_data_dir),
                 "--run-dir", str(run_dir), "--data", str(small_mnist), "--seed", "3",
             ]
         )  # fmt: skip
@@ -72,6 +88,7 @@ def test_the_new_run_records_its_source_and_the_source_is_untouched(finetuned, t
     source = stored["finetuned_from"]
     assert source["run"] == str(Path(trained_run.run_dir).resolve())
     assert (source["correction_count"], source["trained_on"], source["held_out"]) == (30, 24, 6)
+    assert source["corrections"].endswith("feedback.sqlite3")  # read from the database
     assert source["recipe"]["seed"] == 3 and source["recipe"]["holdout_fraction"] == 0.2
     assert stored["config"]["preset"] == "fast"  # the source's recipe, for reports
     for name in ("model.keras", "metrics.json", "history.csv", "evaluation.json", "report.html"):

@@ -42,6 +42,13 @@ def cli_reference() -> str:
         for name, summary, subparser in subcommands(parser):
             sections.append(f"## `mnist-cnn {name}`\n\n{summary[:1].upper()}{summary[1:]}.")
             sections.append(fenced(subparser.format_help()))
+            # Commands with actions of their own (mnist-cnn feedback list): each action too.
+            for action_name, action_summary, action_parser in subcommands(subparser):
+                sections.append(
+                    f"### `mnist-cnn {name} {action_name}`\n\n"
+                    f"{action_summary[:1].upper()}{action_summary[1:]}."
+                )
+                sections.append(fenced(action_parser.format_help()))
     finally:
         if saved is None:
             del os.environ["COLUMNS"]
@@ -52,9 +59,12 @@ def cli_reference() -> str:
 
 def subcommands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
     """(name, one-line help, parser) of each subcommand, in the order ``--help`` lists them."""
-    (action,) = [
+    actions = [
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     ]
+    if not actions:
+        return []
+    (action,) = actions
     return [
         (choice.dest, choice.help or "", action.choices[choice.dest])
         for choice in action._choices_actions

@@ -116,12 +116,8 @@ def read_corrections(path: str | os.PathLike[str]) -> Corrections:
     if path.suffix.lower() == ".npz":
         images, labels = _read_correction_npz(path)
     else:
-        try:
-            from mnist_cnn.feedback import labelled_digits
-        except ImportError:
-            raise MnistCnnError(
-                f"{path}: not an .npz, and this mnist-cnn has no feedback store to read it"
-            ) from None
+        from mnist_cnn.feedback import labelled_digits
+
         images, labels = labelled_digits(path)
     return check_corrections(np.asarray(images), np.asarray(labels), str(path))
 

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from mnist_cnn.cli import (
     completion_command,
     data_commands,
+    feedback_command,
     finetune_command,
     predict_command,
     run_commands,
@@ -57,6 +58,7 @@ COMMANDS = (
     run_commands,
     predict_command,
     serve_command,
+    feedback_command,
     completion_command,
 )
 

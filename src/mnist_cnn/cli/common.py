@@ -175,6 +175,20 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``: where the feedback database lives (serve and the feedback commands)."""
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=(
+            "folder of the feedback database, feedback.sqlite3 (default: $XDG_DATA_HOME/mnist-cnn, "
+            "else ~/.local/share/mnist-cnn)"
+        ),
+    )
+
+
 def data_path(arguments: argparse.Namespace) -> Path | None:
     """``--data``, else the environment's default, else None (the cache or bundled copy)."""
     if arguments.data is not None:

@@ -7,7 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
-from mnist_cnn.cli.common import add_run_argument, bounded, data_path, showing
+from mnist_cnn.cli.common import (
+    add_data_dir_option,
+    add_run_argument,
+    bounded,
+    data_path,
+    showing,
+)
 
 logger = logging.getLogger(__name__)
 DEFAULT_RUNS_ROOT = Path("runs")
@@ -23,12 +29,14 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     )
     add_run_argument(finetune, "the run to start from; it is only read")
     finetune.add_argument(
-        "--feedback", type=Path, required=True, metavar="DB",
+        "--feedback", type=Path, default=None, metavar="DB",
         help=(
-            "the corrections: the feedback database, or an .npz of x_train/y_train "
-            "(and x_test/y_test), as 'mnist-cnn feedback export' writes"
+            "the corrections: a feedback database, or an .npz of x_train/y_train "
+            "(and x_test/y_test), as 'mnist-cnn feedback export' writes "
+            "(default: the database in --data-dir, where 'serve' keeps the page's)"
         ),
     )  # fmt: skip
+    add_data_dir_option(finetune)
     finetune.add_argument(
         "--run-dir", type=Path, default=None,
         help="folder to write, new or empty (default: <runs-root>/<time>-<preset>-finetuned)",
@@ -90,6 +98,10 @@ def command_finetune(arguments: argparse.Namespace) -> int:
         replay_ratio=arguments.replay,
         seed=arguments.seed,
     )
+    if arguments.feedback is None:
+        from mnist_cnn.feedback import database_path
+
+        arguments.feedback = database_path(arguments.data_dir)
     corrections = read_corrections(arguments.feedback)
     class_names = (stored.get("data") or {}).get("class_names")
     if isinstance(class_names, list):

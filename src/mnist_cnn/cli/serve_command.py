@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from mnist_cnn.cli.common import (
+    add_data_dir_option,
     add_inference_options,
     add_run_argument,
     bounded,
@@ -27,6 +28,7 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         "--port", type=bounded(int, 1, 65535), default=8000, help="port, 1-65535 (default: 8000)"
     )
     add_inference_options(serve, "keras, or onnx (needs 'mnist-cnn export' first)")
+    add_data_dir_option(serve)
     serve.set_defaults(handler=command_serve)
 
 
@@ -42,12 +44,22 @@ def command_serve(arguments: argparse.Namespace) -> int:
             f"the web server needs the 'web' extra ({error.name} is missing): "
             "pip install 'mnist-cnn[web]'"
         ) from None
+    from mnist_cnn.feedback import LazyFeedbackStore, database_path
+
+    # Before the model loads: a damaged feedback database stops the server at once.
+    feedback_store = LazyFeedbackStore(database_path(arguments.data_dir))
     classifier = load_classifier(arguments.run, arguments.engine)
     metadata = model_metadata(classifier, arguments.engine)
-    app = create_app(classifier, metadata, min_confidence=arguments.min_confidence)
+    app = create_app(
+        classifier,
+        metadata,
+        min_confidence=arguments.min_confidence,
+        feedback_store=feedback_store,
+    )
     print(
         f"serving {classifier.name} ({arguments.engine}) on "
-        f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)",
+        f"http://{arguments.host}:{arguments.port}/  (API docs at /docs; Ctrl-C stops)\n"
+        f"feedback is kept in {feedback_store.path} (on this machine only)",
         flush=True,
     )
     run_server(

@@ -15,9 +15,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from mnist_cnn.engines import Classifier
+from mnist_cnn.feedback import LazyFeedbackStore
 from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE
 from mnist_cnn.serve.batcher import Batcher
 from mnist_cnn.serve.dependencies import MAX_CONCURRENT_DECODES, ServeSettings
+from mnist_cnn.serve.feedback_routes import feedback_api
 from mnist_cnn.serve.handlers import add_exception_handlers
 from mnist_cnn.serve.middleware import MAX_BODY_BYTES, MAX_JSON_BYTES, HeadAsGet, LimitBody
 from mnist_cnn.serve.routes import STATIC, api, pages
@@ -31,12 +33,14 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_json_bytes: int = MAX_JSON_BYTES,
     max_concurrent_decodes: int = MAX_CONCURRENT_DECODES,
+    feedback_store: LazyFeedbackStore | None = None,
 ) -> FastAPI:
     """The FastAPI application around a loaded ``classifier``.
 
     ``metadata`` (e.g. from ``model_metadata``) is shown by /api/model;
     ``max_body_bytes`` bounds multipart uploads and ``max_json_bytes`` every
-    other body; ``max_concurrent_decodes`` how many uploads are decoded at once.
+    other body; ``max_concurrent_decodes`` how many uploads are decoded at once;
+    ``feedback_store`` where POST /api/feedback stores rows (without it, 503).
     """
     settings = ServeSettings(
         min_confidence=min_confidence,
@@ -51,6 +55,8 @@ def create_app(
         await app.state.batcher.start()
         yield
         await app.state.batcher.stop()
+        if feedback_store is not None:
+            feedback_store.close()
 
     app = FastAPI(
         title="mnist-cnn",
@@ -63,9 +69,11 @@ def create_app(
     app.state.settings = settings
     app.state.classifier = classifier
     app.state.batcher = Batcher(classifier)
+    app.state.feedback_store = feedback_store
     add_exception_handlers(app)
     app.include_router(pages)
     app.include_router(api)
+    app.include_router(feedback_api)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _add_offline_docs(app)
     # Added last, so it runs first: limits hold before any route reads a byte.

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from mnist_cnn.engines import Classifier
+from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.feedback import FeedbackStore, LazyFeedbackStore
 from mnist_cnn.prediction import DEFAULT_MIN_CONFIDENCE
 from mnist_cnn.serve.batcher import Batcher
 from mnist_cnn.serve.middleware import MAX_BODY_BYTES, MAX_JSON_BYTES
@@ -61,7 +63,23 @@ def get_decode_slots(request: Request) -> asyncio.Semaphore:
     return slots
 
 
+def get_feedback_store(request: Request) -> FeedbackStore:
+    """The feedback database, made at the first feedback; 503 when the server keeps none."""
+    from starlette.exceptions import HTTPException
+
+    store: LazyFeedbackStore | None = getattr(request.app.state, "feedback_store", None)
+    if store is None:
+        raise HTTPException(503, "this server keeps no feedback (mnist-cnn serve keeps it)")
+    try:
+        return store.get()
+    except (
+        MnistCnnError
+    ) as error:  # the data folder cannot be made or written: not the body's fault
+        raise HTTPException(503, str(error)) from None
+
+
 SettingsDependency = Annotated[ServeSettings, Depends(get_settings)]
 ClassifierDependency = Annotated[Classifier, Depends(get_classifier)]
 BatchedClassifierDependency = Annotated[Classifier, Depends(get_batched_classifier)]
 DecodeSlotsDependency = Annotated[asyncio.Semaphore, Depends(get_decode_slots)]
+FeedbackStoreDependency = Annotated[FeedbackStore, Depends(get_feedback_store)]

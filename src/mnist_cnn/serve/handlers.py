@@ -62,9 +62,10 @@ def one_line(errors: Sequence[dict[str, Any]]) -> str:
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     if kind == "json_invalid":
         return f"body is not valid JSON: {context.get('error', error.get('msg', ''))}"
-    if kind in ("too_short", "too_long") and where.startswith("pixels"):
+    # The pixels to predict, and the 28x28 image sent back with feedback.
+    if kind in ("too_short", "too_long") and where.startswith(("pixels", "preprocessed")):
         count = context.get("actual_length")
-        unit = "rows" if where == "pixels" else "numbers"
+        unit = "rows" if where in ("pixels", "preprocessed") else "numbers"
         return f"{where}: {count} {unit}, expected 28 rows of 28 numbers"
     if kind in ("greater_than_equal", "less_than_equal", "finite_number"):
         return f"{where}: {_shown(error.get('input'))} is not a number in [0, 255]{more}"

@@ -8,12 +8,15 @@ it, and the API validates every answer against it on the way out.
 
 from __future__ import annotations
 
+import json
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from mnist_cnn.data import IMAGE_SIZE
+from mnist_cnn.feedback import NOT_A_DIGIT_TEXT
 
 # Strict: JSON true and "12" are refused rather than read as 1 and 12.
 Pixel = Annotated[float, Field(ge=0, le=255, strict=True, allow_inf_nan=False)]
@@ -215,4 +218,79 @@ PREDICT_REQUEST_BODY: dict[str, Any] = {
         },
     },
     "required": True,
+}
+
+
+# ---- Feedback: a person's confirmation or correction of an answer -------------------
+
+# The 28x28 image as answers give it (include=preprocessed): whole numbers 0-255.
+GreyLevel = Annotated[int, Field(ge=0, le=255, strict=True)]
+GreyRow = Annotated[list[GreyLevel], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
+GreyGrid = Annotated[list[GreyRow], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
+
+
+def _digit_or_not(value: Any) -> int | str:
+    """A digit 0-9 (a JSON number) or the words "not a digit"; one message for anything else."""
+    if value == NOT_A_DIGIT_TEXT and isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9:
+        return value
+    shown = json.dumps(value) if isinstance(value, bool | str | int | float | None) else "value"
+    raise PydanticCustomError(
+        "digit_or_not", f"{shown[:40]} is not a digit 0-9 or {NOT_A_DIGIT_TEXT!r}"
+    )
+
+
+DigitOrNot = Annotated[
+    int | str,
+    PlainValidator(_digit_or_not),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 9}, {"const": NOT_A_DIGIT_TEXT}]}
+    ),
+]
+
+
+class FeedbackRequest(BaseModel):
+    """Whether an answer was right, and what the picture really shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preprocessed: GreyGrid = Field(
+        description="the 28x28 image the model saw, 0-255, as the answer's `preprocessed` "
+        "(ask /api/predict with include=preprocessed)"
+    )
+    answer: DigitOrNot = Field(description="what the model answered: 0-9, or 'not a digit'")
+    label: DigitOrNot = Field(description="what it really is: 0-9, or 'not a digit'")
+    model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the model that answered, as /api/model's `name`; refused when it is not "
+        "the served model (default: the served model)",
+    )
+    picture: str | None = Field(
+        default=None,
+        description="the picture that was read, base64 (a data: URL is fine), up to 32 KB; "
+        "stored grey, at most 128 px a side, as PNG",
+    )
+    source: Literal["page", "api"] = Field(default="api", description="who sends it")
+
+
+class FeedbackStored(BaseModel):
+    """The stored row (its images left out)."""
+
+    id: int = Field(description="the row's id in the feedback database")
+    created_at: str = Field(description="when it was stored, ISO 8601 UTC")
+    answer: int | str | None = Field(description="0-9 or 'not a digit'")
+    label: int | str = Field(description="0-9 or 'not a digit'")
+    confirmed: bool | None = Field(description="the answer was right")
+    model: str | None
+    source: str
+    picture_bytes: int = Field(description="size of the stored PNG; 0 without a picture")
+
+
+FEEDBACK_EXAMPLE: dict[str, Any] = {
+    "preprocessed": SEVEN_PIXELS,
+    "answer": 7,
+    "label": 7,
+    "source": "api",
 }

@@ -186,6 +186,7 @@ function redo() {
 
 function clearAll() {
   if (current || (!strokes.length && !background)) return;
+  keepUnjudged();
   remember();
   strokes = [];
   background = null;
@@ -198,6 +199,7 @@ function replaced() {
   redraw();
   updateButtons();
   if (!strokes.length && !background) {
+    withdrawFeedback();
     showEmpty();
     announce("The canvas is empty.");
     window.mnistPage.settled = true;
@@ -216,6 +218,7 @@ function updateButtons() {
 
 function changed() {
   version += 1;
+  withdrawFeedback();
   window.mnistPage.settled = false;
   updateButtons();
   pump();
@@ -344,6 +347,7 @@ async function request(form, multi, sent) {
   }
   // Stale: the drawing was cleared or replaced meanwhile, or a newer answer is shown.
   if (sent.epoch !== epoch || sent.version < shownVersion) return pump();
+  feedbackAnswer = response && response.ok ? answer : null; // what Right / Wrong will judge
   if (!response) {
     showError("The page cannot reach the server. Is mnist-cnn serve still running?");
   } else if (!response.ok) {
@@ -372,6 +376,7 @@ function settle() {
     window.mnistPage.penUpToAnswer.push(performance.now() - penUp.at);
     penUp = null;
   }
+  offerFeedback(); // after the latency figure: the buttons are not part of reading
   window.mnistPage.settled = true;
   announce(statusView.dataset.spoken || statusView.textContent);
 }
@@ -501,6 +506,239 @@ function showAnswer(answer) {
   }
 }
 
+// ---- Feedback: Right / Wrong, and this visit's history ---------------------
+// Under a settled answer of one digit (or "not a digit"): Right, or Wrong and
+// then what it is. Each judgement is one row in the server's feedback database
+// (POST /api/feedback), on this machine only; the strip below keeps this
+// visit's drawings, and a click on one puts it back on the canvas.
+
+const feedbackView = document.getElementById("feedback");
+const historySection = document.getElementById("history-section");
+const historyList = document.getElementById("history");
+const NOT_A_DIGIT = "not a digit";
+const HISTORY_LENGTH = 30; // drawings kept in the strip, newest first
+const FEEDBACK_SIDE = 128; // the picture sent along is at most this many pixels a side
+let feedbackAnswer = null; // the last answer received, for offerFeedback
+let servedModel = null; // /api/model's name: feedback names the model that answered
+let offered = null; // the answer on offer: {answer, preprocessed, version, epoch, drawing, ...}
+window.mnistPage.feedback = { saved: [], failed: 0 };
+
+// What the page showed, as the feedback's `answer`: a digit, or "not a digit"
+// (also for an uncertain answer, which the page calls not a digit). Numbers of
+// several digits and answers without the 28x28 image are not offered.
+function judgedAnswer(answer) {
+  if (!answer) return null;
+  if (notADigit(answer)) {
+    return answer.preprocessed ? { answer: NOT_A_DIGIT, preprocessed: answer.preprocessed } : null;
+  }
+  const digits = answer.digits || [];
+  const single = answer.digit !== null && answer.digit !== undefined ? answer : digits.length === 1 ? digits[0] : null;
+  if (!single || !single.preprocessed || digits.length > 1) return null;
+  return { answer: single.uncertain ? NOT_A_DIGIT : single.digit, preprocessed: single.preprocessed };
+}
+
+function offerFeedback() {
+  if (offered && offered.version === version && offered.epoch === epoch) return;
+  const given = judgedAnswer(feedbackAnswer);
+  if (!given) {
+    withdrawFeedback();
+    return;
+  }
+  offered = { ...given, version, epoch, drawing: snapshot(), open: false };
+  renderFeedback();
+}
+
+function withdrawFeedback() {
+  offered = null;
+  feedbackView.replaceChildren();
+}
+
+// The whole canvas, shrunk: a PNG for a drawing, a JPEG over a photo (smaller), under 32 KB.
+function feedbackPicture() {
+  const scale = Math.min(1, FEEDBACK_SIDE / Math.max(canvas.width, canvas.height));
+  const small = document.createElement("canvas");
+  small.width = Math.round(canvas.width * scale);
+  small.height = Math.round(canvas.height * scale);
+  small.getContext("2d").drawImage(canvas, 0, 0, small.width, small.height);
+  return small.toDataURL(background ? "image/jpeg" : "image/png", 0.85);
+}
+
+function labelText(label) {
+  return label === NOT_A_DIGIT ? "not a digit" : String(label);
+}
+
+function button(text, onClick, attributes = {}) {
+  const made = document.createElement("button");
+  made.type = "button";
+  made.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) made.setAttribute(name, value);
+  made.addEventListener("click", onClick);
+  return made;
+}
+
+// The block is built afresh each time: its buttons exist only while they can be used.
+function renderFeedback() {
+  const judged = offered;
+  if (!judged) return;
+  const parts = [];
+  if (judged.saved) {
+    const { label } = judged.saved;
+    const text = label === judged.answer
+      ? `Saved: ${labelText(label)} was right. Thank you.`
+      : `Saved: it is ${labelText(label)}, not ${labelText(judged.answer)}. Thank you.`;
+    const saved = paragraph(text, "feedback-saved");
+    saved.tabIndex = -1; // focus lands here once the buttons that had it are gone
+    parts.push(saved);
+  } else {
+    const question = paragraph(`Is ${labelText(judged.answer)} right?`, "feedback-question");
+    question.id = "feedback-question";
+    const row = document.createElement("div");
+    row.className = "feedback-buttons";
+    row.append(
+      button("Right", () => sendFeedback(judged.answer), { id: "feedback-right" }),
+      button("Wrong", toggleChoices, {
+        id: "feedback-wrong", "aria-expanded": String(judged.open), "aria-controls": "feedback-choices",
+      }),
+    );
+    parts.push(question, row);
+    if (judged.open) parts.push(choices(judged));
+    if (judged.error) parts.push(paragraph(judged.error, "feedback-failed"));
+    for (const each of row.querySelectorAll("button")) each.disabled = Boolean(judged.sending);
+  }
+  feedbackView.replaceChildren(...parts);
+}
+
+function paragraph(text, className) {
+  const made = document.createElement("p");
+  made.className = className;
+  made.textContent = text;
+  return made;
+}
+
+// The other ten answers: 0-9 and "not a digit", less the one given.
+function choices(judged) {
+  const group = document.createElement("div");
+  group.id = "feedback-choices";
+  group.className = "feedback-choices";
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", "What is it?");
+  const labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, NOT_A_DIGIT].filter((label) => label !== judged.answer);
+  for (const label of labels) {
+    const name = label === NOT_A_DIGIT ? "Not a digit" : String(label);
+    const choice = button(name, () => sendFeedback(label), { "data-label": String(label) });
+    if (label !== NOT_A_DIGIT) choice.setAttribute("aria-label", `It is ${label}`);
+    choice.disabled = Boolean(judged.sending);
+    group.appendChild(choice);
+  }
+  // Escape closes the choices (and does not clear the canvas); a digit key picks that digit.
+  group.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.stopPropagation();
+      toggleChoices();
+    } else if (/^[0-9]$/.test(event.key) && Number(event.key) !== judged.answer) {
+      event.preventDefault();
+      sendFeedback(Number(event.key));
+    }
+  });
+  return group;
+}
+
+function toggleChoices() {
+  if (!offered || offered.sending) return;
+  offered.open = !offered.open;
+  renderFeedback();
+  const target = offered.open ? "#feedback-choices button" : "#feedback-wrong";
+  feedbackView.querySelector(target).focus();
+}
+
+async function sendFeedback(label) {
+  const judged = offered;
+  if (!judged || judged.sending || judged.saved) return;
+  judged.sending = true;
+  judged.error = null;
+  renderFeedback();
+  const body = {
+    // Made now, not when offered: most answers are never judged. The canvas still
+    // holds the judged drawing, since any change withdraws the offer.
+    preprocessed: judged.preprocessed, answer: judged.answer, label, source: "page", picture: feedbackPicture(),
+  };
+  if (servedModel) body.model = servedModel;
+  let response = null;
+  let result = {};
+  try {
+    response = await fetch("/api/feedback", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    result = await response.json().catch(() => ({}));
+  } catch (error) {
+    response = null;
+  }
+  judged.sending = false;
+  if (response && response.status === 201) {
+    judged.saved = { label, id: result.id };
+    window.mnistPage.feedback.saved.push(result.id);
+    addToHistory(judged, label);
+    announce(label === judged.answer ? "Saved as right. Thank you." : `Saved: it is ${labelText(label)}.`);
+  } else {
+    window.mnistPage.feedback.failed += 1;
+    judged.error = response
+      ? `Not saved: ${result.detail || `the server answered ${response.status}`}.`
+      : "Not saved: the page cannot reach the server.";
+    announce(judged.error);
+  }
+  if (judged === offered) {
+    renderFeedback();
+    if (judged.saved) feedbackView.querySelector(".feedback-saved").focus();
+    else feedbackView.querySelector("#feedback-right")?.focus();
+  }
+}
+
+// A drawing cleared with an answer on offer, not judged, still joins the strip.
+function keepUnjudged() {
+  if (offered && !offered.saved && offered.version === version && offered.epoch === epoch) {
+    addToHistory(offered, null);
+  }
+}
+
+function addToHistory(judged, label) {
+  const item = document.createElement("li");
+  const { answer } = judged;
+  const [verdict, verdictClass, spoken] = label === null
+    ? ["not judged", "verdict-none", "not judged"]
+    : label === answer
+      ? ["✓ right", "verdict-right", "confirmed right"]
+      : [`✗ is ${labelText(label)}`, "verdict-wrong", `corrected to ${labelText(label)}`];
+  const show = button("", () => showAgain(judged.drawing), {
+    class: "history-item",
+    "aria-label": `Read as ${labelText(answer)}, ${spoken}. Show it again.`,
+  });
+  const thumbnail = document.createElement("canvas");
+  thumbnail.width = 28;
+  thumbnail.height = 28;
+  thumbnail.setAttribute("aria-hidden", "true");
+  const image = thumbnail.getContext("2d").createImageData(28, 28);
+  judged.preprocessed.flat().forEach((value, index) => image.data.set([value, value, value, 255], index * 4));
+  thumbnail.getContext("2d").putImageData(image, 0, 0);
+  const answerText = document.createElement("span");
+  answerText.textContent = answer === NOT_A_DIGIT ? "not a digit" : `read ${answer}`;
+  const verdictText = document.createElement("span");
+  verdictText.className = verdictClass;
+  verdictText.textContent = verdict;
+  show.append(thumbnail, answerText, verdictText);
+  item.appendChild(show);
+  historyList.prepend(item);
+  while (historyList.children.length > HISTORY_LENGTH) historyList.lastChild.remove();
+  historySection.hidden = false;
+}
+
+// Back on the canvas, read again; Undo returns to what was there.
+function showAgain(drawing) {
+  if (current) return;
+  keepUnjudged();
+  remember();
+  restore(drawing);
+}
+
 // ---- Uploads -------------------------------------------------------------
 
 // The picture, decoded by the browser and shrunk to at most UPLOAD_SIDE a side
@@ -601,6 +839,7 @@ dropZone.addEventListener("drop", (event) => {
 fetch("/api/model")
   .then((response) => (response.ok ? response.json() : {}))
   .then((model) => {
+    servedModel = model.name || null;
     if (!model.preset) return;
     const accuracy = typeof model.test_accuracy === "number"
       ? `, ${(100 * model.test_accuracy).toFixed(1)}% test accuracy` : "";
