@@ -21,8 +21,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from machine import describe
 
+from machine import describe
 from mnist_cnn.data import load_mnist
 from mnist_cnn.engines import keras_probability_function, load_model
 from mnist_cnn.explain import METHODS, saliency_maps

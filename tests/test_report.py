@@ -118,7 +118,14 @@ def needs_chromium():
 
 
 WIDTHS = pytest.mark.parametrize("width, name", [(1200, "desktop"), (390, "phone")])
-FIGURES = ("training_curves", "confusion_matrix", "misclassified", "calibration", "predictions")
+FIGURES = (
+    "training_curves",
+    "confusion_matrix",
+    "misclassified",
+    "misclassified_why",
+    "calibration",
+    "predictions",
+)
 # plots.image_grid_figure writes each digit's caption in 9 pt at 100 dpi: 12.5 image pixels.
 GRID_CAPTION_PIXELS = 9 * 100 / 72
 

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.engines import Classifier, ProbabilityFunction, keras_probability_function
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.preprocess import to_model_input
 
 if TYPE_CHECKING:
@@ -118,7 +118,9 @@ def occlusion_maps(
         occluded = (chunk[:, np.newaxis] * keep[np.newaxis]).reshape(-1, *chunk.shape[1:])
         chunk_classes = np.repeat(classes[start : start + len(chunk)], squares)
         chosen = _log_chosen(probabilities(occluded), chunk_classes).reshape(len(chunk), squares)
-        falls[start : start + len(chunk)] = original[start : start + len(chunk), np.newaxis] - chosen
+        falls[start : start + len(chunk)] = (
+            original[start : start + len(chunk), np.newaxis] - chosen
+        )
     flat_masks = masks.reshape(squares, -1).astype(np.float32)  # (S, 784)
     coverage = flat_masks.sum(axis=0)  # (784,) squares covering each pixel, at least 1
     maps = (np.maximum(falls, 0.0) @ flat_masks) / coverage  # (N, 784)
@@ -235,7 +237,7 @@ def _log_chosen(probabilities: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def _square_masks(patch: int, stride: int) -> np.ndarray:
-    """(S, 28, 28) bool: squares of side ``patch``, every ``stride`` pixels, the last at the edge."""
+    """(S, 28, 28) bool: squares of side ``patch`` every ``stride`` pixels, the last at the edge."""
     if not 1 <= patch <= IMAGE_SIZE or stride < 1:
         raise ValueError(f"patch must be 1 to {IMAGE_SIZE} and stride at least 1")
     starts = sorted({*range(0, IMAGE_SIZE - patch + 1, stride), IMAGE_SIZE - patch})
