@@ -201,6 +201,8 @@ def test_the_api_sends_saliency_only_when_asked(client, mnist):
     )
     assert saliency[seen > INK].mean() > 3 * saliency[seen <= INK].mean()
     assert explained["probabilities"] == plain["probabilities"]
+    refused = client.post("/api/predict?include=reasons", json=body)
+    assert refused.status_code == 422 and list(refused.json()) == ["detail"]
 
 
 def test_the_api_explains_every_digit_of_a_number(client, mnist):
