@@ -46,7 +46,7 @@ def test_report_parses_embeds_every_image_and_fetches_nothing(report_path):
     collector = Collector()
     collector.feed(html)
     assert set(MAIN_SECTIONS) <= collector.ids
-    assert len(collector.images) == 5
+    assert len(collector.images) == len(FIGURES)
     for source in collector.images:
         assert source.startswith("data:image/png;base64,")
         payload = base64.b64decode(source.split(",", 1)[1])

@@ -193,8 +193,6 @@ def explain_answers(
     answers: Sequence[Answer], classifier: Classifier, method: str = DEFAULT_METHOD
 ) -> list[Answer]:
     """The answers with a saliency map on every digit read, for the class it was read as."""
-    from mnist_cnn.prediction import Answer
-
     digits = [digit for answer in answers for digit in answer.digits]
     if not digits:
         return list(answers)
@@ -207,11 +205,9 @@ def explain_answers(
         )
     )
     return [
-        Answer(
-            name=answer.name,
+        dataclasses.replace(
+            answer,
             digits=[dataclasses.replace(digit, saliency=next(maps)) for digit in answer.digits],
-            reason=answer.reason,
-            error=answer.error,
         )
         for answer in answers
     ]
