@@ -157,10 +157,10 @@ def test_captions_are_readable_on_a_phone(report_path):
             sizes = page.eval_on_selector_all(
                 "figcaption", "all => all.map(c => parseFloat(getComputedStyle(c).fontSize))"
             )
-            assert len(sizes) == 5 and min(sizes) >= 12
+            assert len(sizes) == len(FIGURES) and min(sizes) >= 12
             # The captions drawn inside the digit grids: the grid is shown at a scale
             # that keeps them at 12 px or more, scrolling sideways, and says so.
-            for name in ("misclassified", "predictions"):
+            for name in ("misclassified", "misclassified_why", "predictions"):
                 figure = page.locator(f"#figure-{name}")
                 scale = figure.locator("img").evaluate(
                     "image => image.getBoundingClientRect().width / image.naturalWidth"
@@ -240,7 +240,7 @@ def test_report_renders_in_headless_chromium(report_path, artifacts_dir, width, 
             loaded = page.eval_on_selector_all(
                 "img", "images => images.map(image => image.complete && image.naturalWidth)"
             )
-            assert len(loaded) == 5 and all(width > 0 for width in loaded)
+            assert len(loaded) == len(FIGURES) and all(width > 0 for width in loaded)
             for section in MAIN_SECTIONS:
                 assert page.locator(f"#{section}").is_visible()
             # Nothing wider than the window: no sideways scrolling of the page.
