@@ -46,7 +46,7 @@ def test_report_parses_embeds_every_image_and_fetches_nothing(report_path):
     collector = Collector()
     collector.feed(html)
     assert set(MAIN_SECTIONS) <= collector.ids
-    assert len(collector.images) == 5
+    assert len(collector.images) == len(FIGURES)
     for source in collector.images:
         assert source.startswith("data:image/png;base64,")
         payload = base64.b64decode(source.split(",", 1)[1])
@@ -118,7 +118,14 @@ def needs_chromium():
 
 
 WIDTHS = pytest.mark.parametrize("width, name", [(1200, "desktop"), (390, "phone")])
-FIGURES = ("training_curves", "confusion_matrix", "misclassified", "calibration", "predictions")
+FIGURES = (
+    "training_curves",
+    "confusion_matrix",
+    "misclassified",
+    "misclassified_why",
+    "calibration",
+    "predictions",
+)
 # plots.image_grid_figure writes each digit's caption in 9 pt at 100 dpi: 12.5 image pixels.
 GRID_CAPTION_PIXELS = 9 * 100 / 72
 
@@ -150,10 +157,10 @@ def test_captions_are_readable_on_a_phone(report_path):
             sizes = page.eval_on_selector_all(
                 "figcaption", "all => all.map(c => parseFloat(getComputedStyle(c).fontSize))"
             )
-            assert len(sizes) == 5 and min(sizes) >= 12
+            assert len(sizes) == len(FIGURES) and min(sizes) >= 12
             # The captions drawn inside the digit grids: the grid is shown at a scale
             # that keeps them at 12 px or more, scrolling sideways, and says so.
-            for name in ("misclassified", "predictions"):
+            for name in ("misclassified", "misclassified_why", "predictions"):
                 figure = page.locator(f"#figure-{name}")
                 scale = figure.locator("img").evaluate(
                     "image => image.getBoundingClientRect().width / image.naturalWidth"
@@ -233,7 +240,7 @@ def test_report_renders_in_headless_chromium(report_path, artifacts_dir, width, 
             loaded = page.eval_on_selector_all(
                 "img", "images => images.map(image => image.complete && image.naturalWidth)"
             )
-            assert len(loaded) == 5 and all(width > 0 for width in loaded)
+            assert len(loaded) == len(FIGURES) and all(width > 0 for width in loaded)
             for section in MAIN_SECTIONS:
                 assert page.locator(f"#{section}").is_visible()
             # Nothing wider than the window: no sideways scrolling of the page.

@@ -12,6 +12,7 @@ from PIL import Image
 
 from mnist_cnn.decoding import array_to_gray
 from mnist_cnn.engines import Classifier, load_classifier
+from mnist_cnn.explain import explain_answers
 from mnist_cnn.prediction import Answer, answer_pictures
 from mnist_cnn.reading import Picture
 from mnist_cnn.serve import MAX_BODY_BYTES, Batcher, create_app, model_metadata
@@ -88,12 +89,14 @@ def test_every_kind_of_answer_has_the_one_documented_shape(classifier, mnist):
         [Picture("strip", gray=array_to_gray(strip))], classifier, multi=True
     )
     failed = Answer(name="gone.png", error="gone.png: no such file")
+    explained = explain_answers([single, several], classifier)
     fields = set(AnswerResult.model_fields)
-    for answer in (single, blank, several, failed):
+    optional = {"preprocessed", "saliency"}  # only when asked for
+    for answer in (single, blank, several, failed, *explained):
         for include_preprocessed in (False, True):
             shown = answer.to_dict(include_preprocessed)
             AnswerResult.model_validate(shown)  # extra="forbid": no key outside the schema
-            assert set(shown) == fields - ({"preprocessed"} - set(shown))
+            assert set(shown) == fields - (optional - set(shown))
             assert ("preprocessed" in shown) == include_preprocessed
     assert single.to_dict()["digit"] == 7 and single.to_dict()["name"] == "7"
     assert blank.to_dict()["digit"] is None and blank.to_dict()["reason"] == "no digit found"
@@ -101,6 +104,8 @@ def test_every_kind_of_answer_has_the_one_documented_shape(classifier, mnist):
     assert shown["number"] == "72" and shown["digit"] is None and shown["top"] is None
     assert [digit["digit"] for digit in shown["digits"]] == [7, 2]
     assert failed.to_dict()["error"] == "gone.png: no such file"
+    assert np.array(explained[0].to_dict()["saliency"]).shape == (28, 28)
+    assert all("saliency" in digit for digit in explained[1].to_dict()["digits"])
 
 
 def test_predict_an_uploaded_image(client, seven_png):
@@ -269,7 +274,7 @@ def test_openapi_documents_the_api(client):
         parameter for parameter in predict["parameters"] if parameter["name"] == "include"
     )
     assert include["schema"]["items"] == {"$ref": "#/components/schemas/Include"}
-    assert spec["components"]["schemas"]["Include"]["enum"] == ["preprocessed"]
+    assert spec["components"]["schemas"]["Include"]["enum"] == ["preprocessed", "saliency"]
     answer = spec["components"]["schemas"]["AnswerResult"]["properties"]
     assert {"digit", "name", "confidence", "top", "probabilities", "number", "digits"} <= set(
         answer

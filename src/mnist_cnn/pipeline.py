@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
+# Worst errors explained in misclassified_why.png: two rows of six, each 169
+# forward passes (explain.OCCLUSION_*), a fraction of a second for the fast net.
+EXPLAINED_ERRORS = 12
 # Test images classified between two progress reports: prediction's own batch size.
-EVALUATION_FILES = 4  # evaluation.json and three figures
+EVALUATION_FILES = 5  # evaluation.json and four figures
 # progress(done, total) in steps; the CLI draws it as a bar.
 Progress = Callable[[int, int], None]
 KEEP_CHOICES = ("last", "best")
@@ -235,7 +238,7 @@ def write_results(
     )
     run.save_figure(training_curves_figure(history), "training_curves")
     analysis = analyse(evaluation, names)
-    write_evaluation(run, analysis, dataset.test_images)
+    write_evaluation(run, analysis, dataset.test_images, model)
     write_report(run.path)
     return analysis
 
@@ -254,12 +257,15 @@ def write_evaluation(
     out: RunFolder,
     analysis: Analysis,
     test_images: Any,
+    model: Any,
     *,
     on_file_written: Callable[[], None] | None = None,
 ) -> list[Path]:
-    """evaluation.json, confusion_matrix.png, misclassified.png and calibration.png.
+    """evaluation.json, confusion_matrix.png, misclassified.png, misclassified_why.png
+    and calibration.png.
 
-    ``on_file_written`` is called after each of the ``EVALUATION_FILES`` files.
+    ``model`` explains the worst errors. ``on_file_written`` is called after
+    each of the ``EVALUATION_FILES`` files.
     """
     from mnist_cnn.atomic_files import write_json_atomic
     from mnist_cnn.plots import confusion_matrix_figure, misclassified_figure, reliability_figure
@@ -277,6 +283,9 @@ def write_evaluation(
             predictions.classes[worst],
             predictions.confidences[worst],
             analysis.class_names,
+        ),
+        "misclassified_why": lambda: _explained_errors_figure(
+            model, test_images, analysis, analysis.worst_errors[:EXPLAINED_ERRORS]
         ),
         "calibration": lambda: reliability_figure(
             calibration.bin_edges,
@@ -298,6 +307,33 @@ def write_evaluation(
     for name, draw in figures.items():
         wrote(out.save_figure(draw(), name))
     return written
+
+
+def _explained_errors_figure(model: Any, test_images: Any, analysis: Analysis, worst: Any) -> Any:
+    """The most confident wrong answers, each with where it leaned for the wrong class."""
+    from mnist_cnn.explain import saliency_maps
+    from mnist_cnn.plots import WRONG_COLOUR, saliency_figure
+
+    predictions = analysis.evaluation.predictions
+    names = analysis.class_names
+    if len(worst) == 0:
+        return saliency_figure(test_images[:0], test_images[:0], [], note="No misclassified images")
+    predicted = predictions.classes[worst]
+    titles = [
+        f"{names[truth]} → {names[guess]} ({100 * confidence:.0f}%)"
+        for truth, guess, confidence in zip(
+            analysis.evaluation.labels[worst],
+            predicted,
+            predictions.confidences[worst],
+            strict=True,
+        )
+    ]
+    return saliency_figure(
+        test_images[worst],
+        saliency_maps(model, test_images[worst], predicted),
+        titles,
+        colours=[WRONG_COLOUR] * len(worst),
+    )
 
 
 def evaluate_run(
@@ -340,7 +376,7 @@ def evaluate_run(
     analysis = analyse(evaluation, dataset.class_names)
     step()
     out = RunFolder(out_dir if out_dir is not None else model_path.parent)
-    write_evaluation(out, analysis, dataset.test_images, on_file_written=step)
+    write_evaluation(out, analysis, dataset.test_images, model, on_file_written=step)
     return analysis, out.path
 
 

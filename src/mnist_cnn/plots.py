@@ -241,3 +241,58 @@ def comparison_figure(curves: Sequence[tuple[str, Sequence[dict[str, float]]]]) 
 def preprocessed_strip_figure(images: Sequence[np.ndarray], titles: Sequence[str]) -> Figure:
     """The 28x28 images the model saw, in a row (wrapping after ten)."""
     return image_grid_figure(np.asarray(images), titles, columns=min(10, len(images)))
+
+
+# The saliency overlay: the model's image in grey, so the colour stands out, and
+# the map on top in a colour-blind-safe sequential map, transparent where it is 0.
+SALIENCY_COLOURMAP = "plasma"
+SALIENCY_OPACITY = 0.8  # of the map's brightest pixel; the digit still shows through
+
+
+def saliency_overlay(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """(28, 28) uint8 image and (28, 28) map in [0, 1] -> (28, 28, 4) RGBA float in [0, 1].
+
+    Ink is drawn mid-grey on white; the map is laid on it with its opacity
+    growing with its value, so pixels that did not matter stay plain.
+    """
+    from matplotlib import colormaps
+
+    grey = 1.0 - 0.6 * (np.asarray(image, dtype=np.float32) / 255.0)  # (28, 28)
+    base = np.stack([grey, grey, grey], axis=-1)  # (28, 28, 3)
+    saliency = np.clip(np.asarray(saliency, dtype=np.float32), 0.0, 1.0)
+    colour = colormaps[SALIENCY_COLOURMAP](saliency)[..., :3]  # (28, 28, 3)
+    opacity = (SALIENCY_OPACITY * saliency)[..., np.newaxis]
+    blended = (1 - opacity) * base + opacity * colour
+    return np.concatenate([blended, np.ones_like(grey)[..., np.newaxis]], axis=-1)
+
+
+def saliency_figure(
+    images: np.ndarray,
+    saliency: np.ndarray,
+    titles: Sequence[str],
+    columns: int = 6,
+    colours: Sequence[str] | None = None,
+    note: str | None = None,
+) -> Figure:
+    """Each (28, 28) image with its saliency map laid over it, captioned; ``note`` under all.
+
+    ``saliency``: (N, 28, 28) in [0, 1], brighter where the answer leans more.
+    """
+    if len(images) == 0:
+        figure = Figure(figsize=(4, 1), dpi=100)
+        figure.text(0.5, 0.5, note or "Nothing to explain", ha="center", va="center")
+        return figure
+    columns = max(1, min(columns, len(images)))
+    rows = math.ceil(len(images) / columns)
+    height = 1.75 * rows + (0.35 if note else 0)
+    figure = Figure(figsize=(max(1.6 * columns, 3.2), height), dpi=100, layout="constrained")
+    for index, (image, saliency_map) in enumerate(zip(images, saliency, strict=True)):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(saliency_overlay(image, saliency_map), interpolation="nearest")
+        axes.set_xticks([])
+        axes.set_yticks([])
+        colour = colours[index] if colours is not None else "black"
+        axes.set_xlabel(titles[index], color=colour, fontsize=9)
+    if note:
+        figure.supxlabel(note, fontsize=9)
+    return figure

@@ -90,6 +90,8 @@ class DigitAnswer:
     class_index: int  # the chosen class's position in the model's output
     top_classes: tuple[int, ...]  # the class index of each entry of ``top``
     box: tuple[int, int, int, int] | None = None  # where the digit stood, with --multi
+    # (28, 28) float32 in [0, 1]: where the answer leans (explain.explain_answers), if asked.
+    saliency: np.ndarray | None = None
 
     def to_dict(self, include_preprocessed: bool = False) -> dict[str, Any]:
         """The digit's JSON: class index, name, confidence, top three, probabilities."""
@@ -107,6 +109,9 @@ class DigitAnswer:
         }
         if include_preprocessed:
             result["preprocessed"] = self.image.tolist()
+        if self.saliency is not None:
+            # Three decimals: a map is looked at, not computed with.
+            result["saliency"] = np.round(self.saliency, 3).tolist()
         return result
 
 

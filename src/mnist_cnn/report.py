@@ -17,6 +17,7 @@ REPORT_IMAGES = (
     "training_curves",
     "confusion_matrix",
     "misclassified",
+    "misclassified_why",
     "calibration",
     "predictions",
 )

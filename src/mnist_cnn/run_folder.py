@@ -14,7 +14,7 @@ layout, every file written atomically (see ``atomic_files``)::
       metrics.json           test accuracy and loss, timings, the first test image
       evaluation.json        per-class metrics, confusion, worst errors, calibration
       samples.png  predictions.png  training_curves.png
-      confusion_matrix.png  misclassified.png  calibration.png
+      confusion_matrix.png  misclassified.png  misclassified_why.png  calibration.png
       report.html            one self-contained page about the run
       model.onnx  saved_model/   written by ``mnist-cnn export``
       checkpoints/           epoch-NNNN.keras (model + optimizer) and state.json,

@@ -13,6 +13,9 @@ from mnist_cnn.cli.common import DEFAULT_RUN, add_inference_options, load_classi
 from mnist_cnn.cli.progress import Progress, progress_bar
 
 EXIT_SOME_FAILED = 1
+# Digits drawn by --explain: six rows of six stay readable on a screen, and each
+# costs 169 forward passes (explain.OCCLUSION_*), so a big folder stays quick.
+MAX_EXPLAINED = 36
 logger = logging.getLogger(__name__)
 
 
@@ -45,6 +48,13 @@ def register(subcommands: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--show-preprocessed", type=Path, default=None, metavar="OUT.png",
         help="write a strip of the 28x28 images the model saw (default: none)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--explain", type=Path, default=None, metavar="OUT.png",
+        help=(
+            "write each digit's 28x28 image with a map of where its answer leans, "
+            f"the first {MAX_EXPLAINED} digits at most (default: none)"
+        ),
     )  # fmt: skip
     predict.set_defaults(handler=command_predict)
 
@@ -84,6 +94,8 @@ def command_predict(arguments: argparse.Namespace) -> int:
 
     if arguments.show_preprocessed:
         _write_preprocessed(answers, arguments.show_preprocessed)
+    if arguments.explain:
+        _write_explained(answers, classifier, arguments.explain)
     return EXIT_SOME_FAILED if any(answer.error for answer in answers) else 0
 
 
@@ -110,6 +122,41 @@ def _write_preprocessed(answers, out: Path) -> None:
         )
         save_figure(figure, out)
         logger.info("wrote %s", out)
+
+
+def _write_explained(answers, classifier, out: Path) -> None:
+    """The ``--explain`` figure: each digit read, with its saliency map over it."""
+    import numpy as np
+
+    from mnist_cnn.explain import saliency_maps
+    from mnist_cnn.plots import saliency_figure
+    from mnist_cnn.run_folder import save_figure
+
+    read = [(answer.name, digit) for answer in answers for digit in answer.digits]
+    shown = read[:MAX_EXPLAINED]
+    note = (
+        f"the first {len(shown)} of {len(read)} digits read ({MAX_EXPLAINED} at most)"
+        if len(read) > len(shown)
+        else None
+    )
+    if not shown:
+        figure = saliency_figure(
+            np.zeros((0, 28, 28)), np.zeros((0, 28, 28)), [], note="no digit read"
+        )
+    else:
+        images = np.stack([digit.image for _, digit in shown])
+        maps = saliency_maps(classifier, images, [digit.class_index for _, digit in shown])
+        figure = saliency_figure(
+            images,
+            maps,
+            [
+                f"{Path(name).name}: {digit.digit} ({100 * digit.confidence:.0f}%)"
+                for name, digit in shown
+            ],
+            note=note,
+        )
+    save_figure(figure, out)
+    logger.info("wrote %s", out)
 
 
 def _csv_row(answer) -> list:

@@ -93,8 +93,8 @@ def command_evaluate(arguments: argparse.Namespace) -> int:
     analysis, out_dir = _evaluate(arguments, arguments.run, arguments.out_dir)
     print(format_evaluation(analysis.to_dict()))
     print(
-        f"wrote evaluation.json, confusion_matrix.png, misclassified.png and "
-        f"calibration.png to {out_dir}"
+        "wrote evaluation.json, confusion_matrix.png, misclassified.png, "
+        f"misclassified_why.png and calibration.png to {out_dir}"
     )
     return 0
 

@@ -117,7 +117,8 @@ async def model_info(settings: SettingsDependency, classifier: ClassifierDepende
         "`digit` (the class index), `name`, `confidence`, `top` and `probabilities` (one per "
         "class); they are null, with a `reason`, when there is no digit. With `multi=true`: "
         "`number` and one entry per digit in `digits`, left to right. With "
-        "`include=preprocessed`, also `preprocessed`: the 28x28 image the model saw. "
+        "`include=preprocessed`, also `preprocessed`: the 28x28 image the model saw. With "
+        "`include=saliency`, also `saliency` per digit: where its answer leans, 28x28 in [0, 1]. "
         'Every error is `{"detail": "one line"}`.'
     ),
     response_model=AnswerResult,
@@ -136,10 +137,17 @@ async def predict(
     ] = False,
     include: Annotated[
         list[Include],
-        Query(description="preprocessed: add the 28x28 image the model saw (0-255)"),
+        Query(
+            description="preprocessed: add the 28x28 image the model saw (0-255); "
+            "saliency: add where each answer leans (28x28 in [0, 1])"
+        ),
     ] = [],  # noqa: B006 (FastAPI copies a default, it is never shared)
 ) -> dict[str, Any]:
-    shown = Shown(multi=multi, preprocessed=Include.PREPROCESSED in include)
+    shown = Shown(
+        multi=multi,
+        preprocessed=Include.PREPROCESSED in include,
+        saliency=Include.SALIENCY in include,
+    )
     kind = media_type(request.headers)
     if kind == "application/json":
         body = await request.body()
@@ -192,14 +200,21 @@ class Shown:
 
     multi: bool
     preprocessed: bool
+    saliency: bool = False
 
 
 def _answer(
     picture: Picture, classifier: Classifier, shown: Shown, min_confidence: float
 ) -> dict[str, Any]:
-    (answer,) = answer_pictures(
+    answers = answer_pictures(
         [picture], classifier, multi=shown.multi, min_confidence=min_confidence
     )
+    if shown.saliency:
+        from mnist_cnn.explain import explain_answers
+
+        # 169 occluded copies per digit, through the same shared batches.
+        answers = explain_answers(answers, classifier)
+    (answer,) = answers
     return answer.to_dict(include_preprocessed=shown.preprocessed)
 
 

@@ -36,6 +36,7 @@ class Include(str, Enum):
     """What an answer may add when asked for with ``?include=``."""
 
     PREPROCESSED = "preprocessed"  # the 28x28 image the model saw: 28 rows of 28 numbers
+    SALIENCY = "saliency"  # where each answer leans: 28 rows of 28 numbers in [0, 1]
 
 
 class TopClass(BaseModel):
@@ -60,6 +61,12 @@ class DigitResult(BaseModel):
         default=None,
         description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
     )
+    saliency: list[list[float]] | None = Field(
+        default=None,
+        description="where the answer leans on the 28x28 image, 28 rows of 28 numbers in "
+        "[0, 1] (occlusion, brighter where erasing the ink lowers the answer more); "
+        "only with include=saliency",
+    )
 
 
 class AnswerResult(BaseModel):
@@ -82,6 +89,12 @@ class AnswerResult(BaseModel):
     preprocessed: list[list[int]] | None = Field(
         default=None,
         description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
+    )
+    saliency: list[list[float]] | None = Field(
+        default=None,
+        description="where the answer leans on the 28x28 image, 28 rows of 28 numbers in "
+        "[0, 1] (occlusion, brighter where erasing the ink lowers the answer more); "
+        "only with include=saliency",
     )
     number: str | None = Field(description="all digits read, left to right, as one string")
     digits: list[DigitResult] | None = Field(description="with multi=true: one entry per digit")

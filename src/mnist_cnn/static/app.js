@@ -328,7 +328,8 @@ function showHint() {
 
 async function request(form, multi, sent) {
   // The preview image is asked for by name; servers that always send it ignore the word.
-  const url = `/api/predict?include=preprocessed${multi ? "&multi=true" : ""}`;
+  const why = showWhy.checked ? "&include=saliency" : "";
+  const url = `/api/predict?include=preprocessed${why}${multi ? "&multi=true" : ""}`;
   requestsInFlight += 1;
   window.mnistPage.requests += 1;
   window.mnistPage.sentAt.push(performance.now());
@@ -488,12 +489,14 @@ function showAnswer(answer) {
     showBars(null);
     showDigits(answer.digits);
     showPreprocessed(answer.digits.map((digit) => digit.preprocessed));
+    paintSaliency(answer.digits.map((digit) => digit.saliency));
     return;
   }
   const percent = (100 * single.confidence).toFixed(1);
   showDigits(null);
   showBars(single.probabilities);
   showPreprocessed([single.preprocessed]);
+  paintSaliency([single.saliency]);
   if (single.uncertain) {
     setDigit(single.name, "unsure");
     setStatus(
@@ -738,6 +741,49 @@ function showAgain(drawing) {
   remember();
   restore(drawing);
 }
+
+// ---- Why this answer: the saliency overlay --------------------------------
+
+// "Show why" asks the server for a saliency map per digit (include=saliency,
+// about 169 extra forward passes each), so answers without it stay as quick.
+const showWhy = document.getElementById("show-why");
+// The map's colours, from dark purple to yellow (matplotlib's plasma, as in
+// the figures of predict --explain and the report), laid over the grey image.
+const SALIENCY_STOPS = [[13, 8, 135], [204, 71, 120], [240, 249, 33]];
+const SALIENCY_OPACITY = 0.8;
+
+function saliencyColour(value) {
+  const scaled = Math.min(Math.max(value, 0), 1) * (SALIENCY_STOPS.length - 1);
+  const low = Math.min(Math.floor(scaled), SALIENCY_STOPS.length - 2);
+  const part = scaled - low;
+  return SALIENCY_STOPS[low].map((channel, index) => channel + part * (SALIENCY_STOPS[low + 1][index] - channel));
+}
+
+// Blends each digit's map (28 rows of 28 numbers in [0, 1]) into its 28x28 image.
+function paintSaliency(maps) {
+  window.mnistPage.saliencyShown = false;
+  if (!showWhy.checked) return;
+  maps.forEach((map, position) => {
+    if (!map) return;
+    const image = seen.getImageData(28 * position, 0, 28, 28);
+    map.flat().forEach((value, index) => {
+      const opacity = SALIENCY_OPACITY * Math.min(Math.max(value, 0), 1);
+      const colour = saliencyColour(value);
+      for (let channel = 0; channel < 3; channel += 1) {
+        const at = index * 4 + channel;
+        image.data[at] = (1 - opacity) * image.data[at] + opacity * colour[channel];
+      }
+    });
+    seen.putImageData(image, 28 * position, 0);
+    window.mnistPage.saliencyShown = true;
+  });
+}
+
+// Toggling asks again for the drawing as it is, with or without the maps.
+showWhy.addEventListener("change", () => {
+  sentVersion = -1;
+  pump();
+});
 
 // ---- Uploads -------------------------------------------------------------
 
