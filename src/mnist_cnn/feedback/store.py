@@ -1,167 +1,35 @@
-"""The feedback store: people's confirmations and corrections of answers, in SQLite.
-
-One file, ``feedback.sqlite3`` in the data directory (``--data-dir``, default
-``default_data_dir()``), in WAL mode so that the server's writes and a
-command's reads never block each other. The schema has a version
-(``PRAGMA user_version``) and an ordered list of migrations; a file made by a
-newer mnist-cnn, a file of another program and a damaged file are each refused
-with one line, and never replaced or repaired.
-
-A row holds the 28x28 image the model saw (784 bytes), the picture it came
-from (grey, at most ``PICTURE_SIDE`` pixels a side, PNG, at most
-``MAX_PICTURE_BYTES``), the answer given and the correct label (a digit, or
-``NOT_A_DIGIT``), the model, the time and the source. Nothing leaves the
-machine: the store is a local file, and nothing here opens a connection.
-"""
+"""The SQLite file: its schema and migrations, and the store that reads and writes it."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn.data import IMAGE_SIZE, load_mnist, write_npz_atomic
+from mnist_cnn.data import IMAGE_SIZE
 from mnist_cnn.errors import MnistCnnError, first_line
+from mnist_cnn.feedback.records import (
+    MAX_PICTURE_BYTES,
+    SOURCES,
+    Feedback,
+    FeedbackRow,
+    FeedbackStats,
+    check_label,
+    check_preprocessed,
+)
 
-DATABASE_NAME = "feedback.sqlite3"
-DIGITS = 10  # labels 0-9; the feedback store is for digits
-NOT_A_DIGIT = -1  # the label (or answer) "this is not a digit"
-NOT_A_DIGIT_TEXT = "not a digit"  # how the API, the page and the CLI write it
-SOURCES = ("page", "api", "import")
-# The stored picture: enough to see what was drawn or photographed, small enough
-# that 10,000 rows stay well under 200 MB. A grey PNG of 128 x 128 is at most
-# 16.5 KB even for noise, so the cap is never reached by a picture we encode;
-# it is checked anyway, so the promise holds whatever the encoder does.
-PICTURE_SIDE = 128
-MAX_PICTURE_BYTES = 32 * 1024
+# ---- The schema and its migrations ---------------------------------------------------
+
+
 # "MNFB" in ASCII: marks the file as ours, so another program's database is refused.
 APPLICATION_ID = 0x4D4E4642
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's write
-
-
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/mnist-cnn``, defaulting to ``~/.local/share/mnist-cnn``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "mnist-cnn"
-
-
-def database_path(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The feedback database in ``data_dir`` (default ``default_data_dir()``)."""
-    return Path(data_dir if data_dir is not None else default_data_dir()) / DATABASE_NAME
-
-
-def label_text(label: int | None) -> str:
-    """7 -> "7", NOT_A_DIGIT -> "not a digit", None (no answer recorded) -> "-"."""
-    if label is None:
-        return "-"
-    return NOT_A_DIGIT_TEXT if label == NOT_A_DIGIT else str(label)
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """One confirmation or correction, before it is stored.
-
-    ``answer`` is what the model said (a digit, ``NOT_A_DIGIT``, or None when
-    no answer is known, as for imported rows); ``label`` what it really is.
-    """
-
-    preprocessed: np.ndarray  # (28, 28) uint8 in [0, 255]: the image the model saw
-    label: int  # 0-9 or NOT_A_DIGIT
-    answer: int | None  # 0-9, NOT_A_DIGIT, or None
-    model: str | None  # the model's name, as /api/model reports it
-    source: str  # one of SOURCES
-    picture: bytes | None = None  # PNG from stored_picture, or None
-
-
-@dataclass(frozen=True)
-class FeedbackRow:
-    """A stored row, without its images: what ``list`` shows and the API answers."""
-
-    id: int
-    created_at: str  # ISO 8601, UTC, to the second
-    answer: int | None
-    label: int
-    model: str | None
-    source: str
-    picture_bytes: int  # 0 when the row has no picture
-
-    @property
-    def confirmed(self) -> bool | None:
-        """True: the answer was right; False: corrected; None: no answer was recorded."""
-        return None if self.answer is None else self.answer == self.label
-
-
-@dataclass(frozen=True)
-class FeedbackStats:
-    """Counts over every row of a store."""
-
-    rows: int
-    confirmed: int  # the answer was right
-    corrected: int  # the answer was wrong, and the row says what it is
-    without_answer: int  # imported rows: no answer to judge
-    per_label: dict[int, tuple[int, int]]  # label -> (rows with an answer, right answers)
-    mistakes: list[tuple[int, int, int]]  # (answer, label, count), most frequent first
-
-    @property
-    def accuracy(self) -> float | None:
-        """How often the answer was right, over the rows that have one."""
-        judged = self.confirmed + self.corrected
-        return self.confirmed / judged if judged else None
-
-
-# ---- Pictures and values --------------------------------------------------------------
-
-
-def check_label(value: int | None, what: str = "label", *, allow_none: bool = False) -> None:
-    """Refuse anything but a digit 0-9 or NOT_A_DIGIT (and None where allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise MnistCnnError(f"{what}: {value!r} is not a digit 0-9 or {NOT_A_DIGIT_TEXT!r}")
-    if not (0 <= value < DIGITS or value == NOT_A_DIGIT):
-        raise MnistCnnError(f"{what}: {value} is not a digit 0-9 or {NOT_A_DIGIT_TEXT!r}")
-
-
-def check_preprocessed(image: np.ndarray, what: str = "preprocessed") -> np.ndarray:
-    """A (28, 28) array of whole numbers in [0, 255] -> (28, 28) uint8; one line otherwise."""
-    array = np.asarray(image)
-    if array.shape != (IMAGE_SIZE, IMAGE_SIZE):
-        raise MnistCnnError(f"{what}: shape {array.shape}, expected 28 rows of 28 numbers")
-    if array.dtype == np.uint8:
-        return array
-    if not np.issubdtype(array.dtype, np.integer):
-        raise MnistCnnError(f"{what}: dtype {array.dtype}, expected whole numbers in [0, 255]")
-    if array.min() < 0 or array.max() > 255:
-        raise MnistCnnError(f"{what}: values {array.min()}..{array.max()}, expected 0..255")
-    return array.astype(np.uint8)
-
-
-def stored_picture(gray: np.ndarray) -> bytes:
-    """(H, W) float grey in [0, 1] -> grey PNG bytes, at most PICTURE_SIDE a side."""
-    from PIL import Image
-
-    levels = np.clip(np.rint(np.asarray(gray, dtype=np.float32) * 255.0), 0, 255)
-    image = Image.fromarray(levels.astype(np.uint8), mode="L")
-    image.thumbnail((PICTURE_SIDE, PICTURE_SIDE), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    encoded = buffer.getvalue()
-    if len(encoded) > MAX_PICTURE_BYTES:  # cannot happen at 128 px; kept as the promise
-        raise MnistCnnError(
-            f"picture: {len(encoded)} bytes once shrunk, over the {MAX_PICTURE_BYTES} byte cap"
-        )
-    return encoded
-
-
-# ---- The schema and its migrations ---------------------------------------------------
 
 
 def _create_feedback_table(connection: sqlite3.Connection) -> None:
@@ -508,94 +376,3 @@ class LazyFeedbackStore:
             if self._store is not None:
                 self._store.close()
                 self._store = None
-
-
-# ---- What other stages ask for ---------------------------------------------------------
-
-
-def labelled_digits(database: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Every row labelled with a digit, confirmations and corrections, in insertion order.
-
-    Returns images (N, 28, 28) uint8 in [0, 255] and labels (N,) int64 in
-    [0, 9]. Rows labelled "not a digit" are left out. Raises ``MnistCnnError``
-    (one line naming the file) when it is missing or not a feedback database.
-    """
-    with FeedbackStore.open(database, create=False) as store:
-        return store.labelled(digits_only=True)
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    train_rows: int
-    test_rows: int
-    left_out: int  # rows labelled "not a digit"
-    missing_digits: tuple[int, ...]  # digits with no training row
-
-
-def split_for_export(
-    images: np.ndarray, labels: np.ndarray, *, test_fraction: float, seed: int
-) -> dict[str, np.ndarray]:
-    """Images and labels -> the four arrays of an MNIST-style ``.npz``, split per digit.
-
-    Each digit's rows are shuffled (seeded) and ``test_fraction`` of them,
-    rounded down, go to the test set; a digit with one row keeps it for
-    training. The training rows are shuffled as a whole, since training holds
-    its validation split out from the end.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise MnistCnnError(f"test fraction: must be between 0 and 1, got {test_fraction}")
-    generator = np.random.default_rng(seed)
-    train_indices: list[int] = []
-    test_indices: list[int] = []
-    for digit in np.unique(labels):
-        indices = generator.permutation(np.flatnonzero(labels == digit))
-        test_count = int(len(indices) * test_fraction)
-        test_indices.extend(indices[:test_count].tolist())
-        train_indices.extend(indices[test_count:].tolist())
-    if not test_indices:
-        raise MnistCnnError(
-            f"{len(labels)} digit rows are too few to hold out a test set at "
-            f"--test-fraction {test_fraction} (a digit needs {int(np.ceil(1 / test_fraction))} "
-            "rows for one to go to the test set)"
-        )
-    train_order = generator.permutation(np.array(train_indices, dtype=np.int64))
-    test_order = np.sort(np.array(test_indices, dtype=np.int64))
-    return {
-        "x_train": images[train_order],
-        "y_train": labels[train_order].astype(np.uint8),
-        "x_test": images[test_order],
-        "y_test": labels[test_order].astype(np.uint8),
-    }
-
-
-def export_digits(
-    store: FeedbackStore, out: Path, *, test_fraction: float = 0.2, seed: int = 0
-) -> ExportSummary:
-    """Write the digit rows of ``store`` to ``out`` as an MNIST-style ``.npz``, atomically."""
-    images, labels = store.labelled(digits_only=True)
-    if not len(labels):
-        raise MnistCnnError(f"{store.path}: no rows labelled with a digit to export")
-    arrays = split_for_export(images, labels, test_fraction=test_fraction, seed=seed)
-    write_npz_atomic(out, arrays)
-    present = set(np.unique(arrays["y_train"]).tolist())
-    return ExportSummary(
-        train_rows=len(arrays["y_train"]),
-        test_rows=len(arrays["y_test"]),
-        left_out=store.count() - len(labels),
-        missing_digits=tuple(digit for digit in range(DIGITS) if digit not in present),
-    )
-
-
-def read_import(path: Path) -> list[Feedback]:
-    """The rows of an MNIST-style ``.npz`` (train, then test), as feedback to store.
-
-    Labels must be digits 0-9; the images are stored as the 28x28 images, with
-    no picture, answer or model (source "import").
-    """
-    dataset = load_mnist(path, class_names=[str(digit) for digit in range(DIGITS)])
-    images = np.concatenate([dataset.train_images, dataset.test_images])
-    labels = np.concatenate([dataset.train_labels, dataset.test_labels])
-    return [
-        Feedback(preprocessed=image, label=int(label), answer=None, model=None, source="import")
-        for image, label in zip(images, labels, strict=True)
-    ]
