@@ -39,10 +39,11 @@ GUARD = 0.0005  # 0.05 points of validation accuracy
 def main() -> None:
     from finetune_quirk import source_run
     from machine import describe
+    from mnist_cnn.corrections import Corrections
     from mnist_cnn.data import load_mnist
     from mnist_cnn.engines import load_model
     from mnist_cnn.evaluation import evaluate
-    from mnist_cnn.finetuning import Corrections, FinetuneConfig, finetune, validation_split
+    from mnist_cnn.finetuning import FinetuneConfig, finetune, validation_split
     from quirky_digits import quirky_digits
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

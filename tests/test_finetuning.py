@@ -131,8 +131,9 @@ def test_new_pictures_of_the_quirks_are_read_no_worse_and_mnist_is_kept(finetune
 
 @pytest.mark.slow
 def test_a_run_that_fails_the_guard_is_kept_but_latest_stays(trained_run, small_mnist, tmp_path):
+    from mnist_cnn.corrections import Corrections
     from mnist_cnn.data import load_mnist
-    from mnist_cnn.finetuning import Corrections, FinetuneConfig, finetune_run
+    from mnist_cnn.finetuning import FinetuneConfig, finetune_run
 
     images, labels = quirky_digits(10, seed=14)
     # No model can lose less than -100 points: the guard fails whatever training does.

@@ -72,9 +72,10 @@ def register(subcommands: argparse._SubParsersAction) -> None:
 
 
 def command_finetune(arguments: argparse.Namespace) -> int:
+    from mnist_cnn.corrections import check_labels, read_corrections
     from mnist_cnn.engines import check_keras_archive, resolve_keras_path
     from mnist_cnn.errors import MnistCnnError
-    from mnist_cnn.finetuning import FinetuneConfig, check_labels, read_corrections
+    from mnist_cnn.finetuning import FinetuneConfig
     from mnist_cnn.run_folder import RunFolder
 
     # Every refusal that needs no Keras comes before Keras starts (a few seconds).
