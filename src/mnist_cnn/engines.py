@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.preprocess import INPUT_SHAPE
+from mnist_cnn.rejection import DigitDetector, load_detector
 
 if TYPE_CHECKING:
     import keras
@@ -49,6 +50,9 @@ class Classifier:
     name: str  # where it came from, for messages
     class_names: tuple[str, ...]
     probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
+    # Says which pictures are not digits; None: the classifier's own confidence
+    # (rejection.confidence_detector), which every model has.
+    detector: DigitDetector | None = None
 
 
 def resolve_model_file(
@@ -318,7 +322,8 @@ def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras")
     from mnist_cnn.run_folder import RunFolder
 
     if engine == "onnx":
-        return load_onnx_classifier(run_or_model)
+        onnx_classifier = load_onnx_classifier(run_or_model)
+        return replace(onnx_classifier, detector=load_detector(onnx_classifier.name, "onnx"))
     if engine != "keras":
         raise MnistCnnError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
     model_path = resolve_keras_path(run_or_model)
@@ -328,4 +333,5 @@ def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras")
         name=str(model_path),
         class_names=RunFolder(model_path.parent).read_class_names(classes),
         probabilities=keras_probability_function(model, compiled=True),
+        detector=load_detector(model_path, "keras"),
     )

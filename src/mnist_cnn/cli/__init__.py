@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from mnist_cnn.cli import (
     completion_command,
     data_commands,
+    not_a_digit_command,
     predict_command,
     run_commands,
     serve_command,
@@ -54,6 +55,7 @@ COMMANDS = (
     train_command,
     run_commands,
     predict_command,
+    not_a_digit_command,
     serve_command,
     completion_command,
 )

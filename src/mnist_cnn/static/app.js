@@ -450,8 +450,10 @@ function showPreprocessed(images) {
   });
 }
 
+// The server's detector says "not a digit" (a dot, a letter, a scribble): the
+// answer keeps its best guess in digit, but the page shows no digit for it.
 function notADigit(answer) {
-  return /not\b.*\bdigit/i.test(answer.reason || "");
+  return answer.not_a_digit === true || /not\b.*\bdigit/i.test(answer.reason || "");
 }
 
 function showAnswer(answer) {
