@@ -241,10 +241,11 @@ def answer_pictures(
 ) -> list[Answer]:
     """Answer every picture, in order: its digits, "no digit found", or its error.
 
-    The classifier's detector (``Classifier.detector``; the confidence detector
-    when it has none) scores every digit. A single digit under its threshold is
-    answered "not a digit"; with ``multi`` such pieces are left out of the
-    number, and a picture with no piece left is "not a digit" too.
+    The classifier's detector (``Classifier.detector``; without one, the
+    confidence detector at ``min_confidence``) scores every digit. A single
+    digit under its threshold is answered "not a digit"; with ``multi`` such
+    pieces are left out of the number, and a picture with no piece left is
+    "not a digit" too.
 
     Pictures are prepared as they come (``read_pictures`` reads them lazily)
     and dropped once their 28x28 digits are made; the digits are classified
@@ -255,7 +256,7 @@ def answer_pictures(
     prepared: list[tuple[str, list[PreparedDigit] | None, str | None]] = []
     waiting: list[np.ndarray] = []  # 28x28 images not yet classified
     batches: list[tuple[np.ndarray, np.ndarray]] = []  # (probabilities, digit scores) in order
-    detector = classifier.detector or confidence_detector()
+    detector = classifier.detector or confidence_detector(min_confidence)
     for picture in pictures:
         readable = picture.error is None and picture.gray is not None
         digits = digits_in(picture.gray, multi) if picture.gray is not None and readable else None

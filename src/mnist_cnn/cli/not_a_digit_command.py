@@ -51,11 +51,15 @@ def command_not_a_digit(arguments: argparse.Namespace) -> int:
     if not arguments.run.is_dir():
         raise MnistCnnError(f"{arguments.run}: not a run folder")
     run = RunFolder(arguments.run)
+    # The other counts keep the defaults' proportions: a tenth of the digits also
+    # redrawn with a pen, validation sets about a sixth of the training ones.
     config = replace(
         DetectorConfig(),
         digit_count=arguments.digits,
-        pen_digit_count=min(DetectorConfig().pen_digit_count, arguments.digits),
+        pen_digit_count=arguments.digits // 10,
+        validation_pen_digit_count=arguments.digits // 40,
         non_digit_count=arguments.non_digits,
+        validation_non_digit_count=max(12, arguments.non_digits * 3 // 20),
         epochs=arguments.epochs,
         seed=arguments.seed,
     )
