@@ -63,7 +63,8 @@ def main() -> None:
     arguments = parser.parse_args()
 
     from mnist_cnn.data import load_mnist
-    from mnist_cnn.engines import load_model
+    from mnist_cnn.engines import keras_probability_function, load_model
+    from mnist_cnn.models import forward_flops_per_image
     from mnist_cnn.non_digits import HELD_OUT, KINDS, TRAINING, make_non_digits
     from mnist_cnn.preprocess import to_model_input
     from mnist_cnn.rejection import (
@@ -71,6 +72,7 @@ def main() -> None:
         VALIDATION_SPLIT,
         DetectorConfig,
         choose_threshold,
+        learned_scores,
         network_function,
         pen_digits,
         separation,
@@ -102,7 +104,7 @@ def main() -> None:
     made_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    trained = train_detector(dataset, config)
+    trained = train_detector(dataset, keras_probability_function(model, compiled=True), config)
     trained_seconds = time.perf_counter() - started
     learned = network_function(trained.model)
 
@@ -112,7 +114,7 @@ def main() -> None:
             inputs = to_model_input(pictures)
             scores = classifier_scores(model, inputs)
             scores["learned"] = learned(inputs)
-            scores["learned x confidence"] = scores["learned"] * scores["confidence"]
+            scores["learned x confidence"] = learned_scores(scores["learned"], scores["confidence"])
             per_set[name] = scores
         return per_set
 
@@ -152,8 +154,25 @@ def main() -> None:
             ),
         }
 
+    # Runs without a learned detector use the confidence at min_confidence (0.5),
+    # a threshold chosen earlier on validation data (results/min_confidence.json).
+    fallback = test_scores["digits"]["confidence"], test_scores["non-digits"]["confidence"]
+    rows["confidence at 0.5 (runs without a detector)"] = {
+        "threshold": 0.5,
+        **separation(*fallback, 0.5),
+        "accepted_pen_digits": float(np.mean(test_scores["pen digits"]["confidence"] >= 0.5)),
+        "rejected_by_kind": {
+            kind: float(np.mean(fallback[1][held_out.kinds == kind] < 0.5)) for kind in KINDS
+        },
+    }
+
     result = {
         "machine": describe(),
+        # Work per picture instead of a timing: two cores are shared while this runs.
+        "flops_per_image": {
+            "classifier": forward_flops_per_image(model),
+            "detector": forward_flops_per_image(trained.model),
+        },
         "model": str(arguments.model),
         "classifier_test_accuracy": float(test_predictions.mean()),
         "detector_config": config.__dict__,
@@ -179,7 +198,7 @@ def main() -> None:
     for score, row in rows.items():
         kinds = " ".join(f"{100 * row['rejected_by_kind'][kind]:7.1f}%" for kind in KINDS)
         print(
-            f"{score:22s} {row['auroc']:7.4f} {100 * row['accepted_digits']:6.2f}% "
+            f"{score[:22]:22s} {row['auroc']:7.4f} {100 * row['accepted_digits']:6.2f}% "
             f"{100 * row['accepted_pen_digits']:6.2f}% {100 * row['rejected_non_digits']:7.2f}%  "
             f"{kinds}"
         )

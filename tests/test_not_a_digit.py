@@ -66,6 +66,9 @@ def detector_run(trained_run, tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr
     assert "validation:" in result.stdout
+    from mnist_cnn.export import export_model
+
+    export_model(run, "onnx")  # the classifier's, for the ONNX engine's answers
     return run
 
 
@@ -152,7 +155,11 @@ def test_a_run_without_a_detector_still_answers_with_its_confidence(trained_run,
 
 @pytest.mark.parametrize(
     ("contents", "message"),
-    [("{", "not a detector's settings"), ('{"threshold": 7}', "outside [0, 1]")],
+    [
+        ("{", "not a detector's settings"),
+        ("{}", "not a detector's settings"),
+        ('{"threshold": 7}', "outside [0, 1]"),
+    ],
 )
 def test_a_damaged_detector_settings_file_is_one_line(tmp_path, contents, message):
     from mnist_cnn.errors import MnistCnnError
@@ -163,6 +170,13 @@ def test_a_damaged_detector_settings_file_is_one_line(tmp_path, contents, messag
     run.detector_settings_file.write_text(contents, encoding="utf-8")
     with pytest.raises(MnistCnnError, match=re.escape(message)):
         load_detector(run.path)
+
+
+def test_not_a_digit_needs_a_run_folder(tmp_path):
+    result = run_cli("not-a-digit", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "not a run folder" in result.stderr
 
 
 def test_non_digit_families_share_no_font_glyph_or_seed():

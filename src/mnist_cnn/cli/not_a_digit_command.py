@@ -43,6 +43,7 @@ def command_not_a_digit(arguments: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from mnist_cnn.atomic_files import write_json_atomic
+    from mnist_cnn.engines import keras_probability_function, load_model
     from mnist_cnn.errors import MnistCnnError
     from mnist_cnn.export import EXPORTER_PACKAGES, export_model
     from mnist_cnn.rejection import DetectorConfig, settings, train_detector
@@ -64,7 +65,8 @@ def command_not_a_digit(arguments: argparse.Namespace) -> int:
         seed=arguments.seed,
     )
     dataset = load_dataset(arguments)
-    trained = train_detector(dataset, config)
+    classifier = load_model(run.model_file)
+    trained = train_detector(dataset, keras_probability_function(classifier, compiled=True), config)
     save_model(trained.model, run.detector_file)
     print(f"wrote {run.detector_file}")
     if _installed(EXPORTER_PACKAGES["onnx"][0]):
