@@ -8,7 +8,6 @@ then ask it through the library, the CLI, the API and the page.
 from __future__ import annotations
 
 import io
-import json
 import re
 import shutil
 import sys
@@ -132,13 +131,10 @@ def test_with_multi_a_refused_piece_stays_listed_but_leaves_the_number(detector_
 @pytest.mark.slow
 def test_cli_says_not_a_digit(detector_run, tmp_path):
     Image.fromarray(letter_a()).save(tmp_path / "a.png")
-    Image.fromarray(dot()).save(tmp_path / "dot.png")
     table = run_cli("predict", "--model", str(detector_run), str(tmp_path / "a.png"))
     assert table.returncode == 0, table.stderr
-    assert "not a digit (best guess" in table.stdout
-    listed = run_cli("predict", "--model", str(detector_run), "--json", str(tmp_path / "dot.png"))
-    (answer,) = json.loads(listed.stdout)
-    assert answer["not_a_digit"] is True and answer["number"] is None
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith(str(tmp_path))]
+    assert "not a digit (best guess" in row
 
 
 @pytest.mark.slow
@@ -162,8 +158,8 @@ def test_a_run_without_a_detector_still_answers_with_its_confidence(trained_run,
     ],
 )
 def test_a_damaged_detector_settings_file_is_one_line(tmp_path, contents, message):
+    from mnist_cnn.engines import load_detector
     from mnist_cnn.errors import MnistCnnError
-    from mnist_cnn.rejection import load_detector
     from mnist_cnn.run_folder import RunFolder
 
     run = RunFolder(tmp_path)

@@ -22,7 +22,7 @@ import numpy as np
 
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.preprocess import INPUT_SHAPE
-from mnist_cnn.rejection import DigitDetector, load_detector
+from mnist_cnn.rejection import DigitDetector, digit_network, read_threshold
 
 if TYPE_CHECKING:
     import keras
@@ -312,6 +312,34 @@ def _check_onnx_signature(session: Any, path: Path) -> tuple[str, int]:
             "expected float probabilities of shape (N, classes)"
         )
     return model_input.name, shape[1]
+
+
+def load_detector(
+    run_or_model: str | os.PathLike[str], engine: str = "keras"
+) -> DigitDetector | None:
+    """The run's learned "not a digit" detector for ``engine``; None when it has none.
+
+    ``run_or_model`` is a run folder or a model file inside one. A run trained
+    before detectors existed has no ``not_a_digit.json``: it still answers,
+    with the confidence detector (``prediction`` falls back to it on None).
+    The ONNX engine, which never starts TensorFlow, uses ``not_a_digit.onnx``
+    and falls back the same way without it. Damaged files are one line.
+    """
+    from mnist_cnn.run_folder import RunFolder
+
+    path = Path(run_or_model)
+    run = RunFolder(path if path.is_dir() else path.parent)
+    if not run.detector_settings_file.exists():
+        return None
+    threshold = read_threshold(run.detector_settings_file)
+    if engine == "onnx":
+        if not run.detector_onnx_file.exists():
+            return None
+        network = load_onnx_classifier(run.detector_onnx_file).probabilities
+    else:
+        model = open_keras_file(run.detector_file, failure="not a loadable detector")
+        network = keras_probability_function(model, compiled=True)
+    return DigitDetector("learned", threshold, digit_network(network))
 
 
 def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras") -> Classifier:

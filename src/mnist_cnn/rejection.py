@@ -20,6 +20,7 @@ refuses those under its threshold. Two kinds:
   under it an answer is more often wrong than right), so for such runs "not a
   digit" is what "uncertain" was, and what the page already said for it.
 
+``engines.load_detector`` loads a run's detector beside its classifier.
 ``benchmarks/not_a_digit.py`` compares them on MNIST's test digits and the
 held-out non-digits (``non_digits.HELD_OUT``), which no training run sees.
 """
@@ -291,15 +292,26 @@ def train_detector(
     )
 
 
-def network_function(model: keras.Model) -> DigitNetwork:
-    """A Keras digit-or-not network as a function to (N,) scores, compiled once."""
-    from mnist_cnn.engines import keras_probability_function
+def network_function(model: keras.Model, batch_size: int = 1000) -> DigitNetwork:
+    """A Keras digit-or-not network as a function to (N,) scores, run eagerly in batches.
 
-    return _digit_column(keras_probability_function(model, compiled=True))
+    Loaded runs get a compiled one from ``engines.load_detector``; this one
+    serves training and benchmarks, which call it a few times on many images.
+    """
+    import keras
+
+    def probabilities(model_inputs: np.ndarray) -> np.ndarray:
+        batches = [
+            keras.ops.convert_to_numpy(model(model_inputs[start : start + batch_size]))
+            for start in range(0, len(model_inputs), batch_size)
+        ]
+        return np.concatenate(batches) if batches else np.zeros((0, 2), np.float32)
+
+    return digit_network(probabilities)
 
 
-def _digit_column(probabilities: Callable[[np.ndarray], np.ndarray]) -> DigitNetwork:
-    """The probability of "a digit", the network's second output."""
+def digit_network(probabilities: Callable[[np.ndarray], np.ndarray]) -> DigitNetwork:
+    """A digit-or-not network's (N, 2) probabilities to (N,) probabilities of "a digit"."""
 
     def scores(model_inputs: np.ndarray) -> np.ndarray:
         return probabilities(model_inputs)[:, DIGIT_OUTPUT]
@@ -321,46 +333,16 @@ def settings(trained: TrainedDetector, config: DetectorConfig) -> dict[str, Any]
     }
 
 
-def load_detector(
-    run_or_model: str | os.PathLike[str], engine: str = "keras"
-) -> DigitDetector | None:
-    """The run's learned detector for ``engine``; None when it has none.
-
-    ``run_or_model`` is a run folder or a model file inside one. A run trained
-    before detectors existed has no ``not_a_digit.json``; it still answers,
-    with the confidence detector (``prediction`` falls back to it on None). A
-    detector file that is there but broken is one line, as a broken model is.
-    """
-    from mnist_cnn.run_folder import RunFolder
-
-    path = Path(run_or_model)
-    run = RunFolder(path if path.is_dir() else path.parent)
-    if not run.detector_settings_file.exists():
-        return None
+def read_threshold(settings_file: str | os.PathLike[str]) -> float:
+    """The threshold stored in ``not_a_digit.json``; a damaged file is one line."""
+    settings_file = Path(settings_file)
     try:
-        stored = json.loads(run.detector_settings_file.read_text(encoding="utf-8"))
+        stored = json.loads(settings_file.read_text(encoding="utf-8"))
         threshold = float(stored["threshold"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise MnistCnnError(
-            f"{run.detector_settings_file}: not a detector's settings ({first_line(error)})"
+            f"{settings_file}: not a detector's settings ({first_line(error)})"
         ) from None
-    if not 0.0 <= threshold <= 1.0:
-        raise MnistCnnError(
-            f"{run.detector_settings_file}: threshold {threshold} is outside [0, 1]"
-        )
-    if engine == "onnx" and run.detector_onnx_file.exists():
-        return DigitDetector("learned", threshold, _onnx_network(run.detector_onnx_file))
-    if engine == "onnx":
-        # The ONNX engine never starts TensorFlow; without the exported
-        # detector it keeps the score that needs nothing more.
-        return None
-    from mnist_cnn.engines import open_keras_file
-
-    model = open_keras_file(run.detector_file, failure="not a loadable detector")
-    return DigitDetector("learned", threshold, network_function(model))
-
-
-def _onnx_network(path: Path) -> DigitNetwork:
-    from mnist_cnn.engines import load_onnx_classifier
-
-    return _digit_column(load_onnx_classifier(path).probabilities)
+    if not 0.0 <= threshold <= 1.0:  # also refuses NaN
+        raise MnistCnnError(f"{settings_file}: threshold {threshold} is outside [0, 1]")
+    return threshold
