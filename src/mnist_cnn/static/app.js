@@ -430,7 +430,9 @@ function showDigits(digits) {
   bars.hidden = Boolean(digits);
   for (const digit of digits || []) {
     const item = document.createElement("li");
-    item.textContent = `${digit.name}: ${(100 * digit.confidence).toFixed(1)}%`;
+    item.textContent = digit.not_a_digit
+      ? "?: not a digit"
+      : `${digit.name}: ${(100 * digit.confidence).toFixed(1)}%`;
     item.classList.toggle("uncertain", digit.uncertain);
     digitList.appendChild(item);
   }
