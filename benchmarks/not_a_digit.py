@@ -60,6 +60,11 @@ def main() -> None:
     parser.add_argument("--non-digits", type=int, default=3000, help="held-out non-digits")
     parser.add_argument("--pen-digits", type=int, default=1000, help="test digits redrawn")
     parser.add_argument("--out", type=Path, default=RESULTS / "not_a_digit.json")
+    parser.add_argument(
+        "--stored",
+        action="store_true",
+        help="measure the run's own not_a_digit.keras instead of training one (default: train)",
+    )
     arguments = parser.parse_args()
 
     from mnist_cnn.data import load_mnist
@@ -104,9 +109,20 @@ def main() -> None:
     made_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    trained = train_detector(dataset, keras_probability_function(model, compiled=True), config)
+    if arguments.stored:
+        from mnist_cnn.engines import open_keras_file
+        from mnist_cnn.run_folder import RunFolder
+
+        run = RunFolder(arguments.model)
+        detector_model = open_keras_file(run.detector_file)
+        stored_settings = json.loads(run.detector_settings_file.read_text(encoding="utf-8"))
+        learned_validation = stored_settings["validation"]
+    else:
+        probabilities = keras_probability_function(model, compiled=True)
+        trained = train_detector(dataset, probabilities, config)
+        detector_model, learned_validation = trained.model, trained.validation
     trained_seconds = time.perf_counter() - started
-    learned = network_function(trained.model)
+    learned = network_function(detector_model)
 
     def all_scores(images: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         per_set = {}
@@ -171,12 +187,13 @@ def main() -> None:
         # Work per picture instead of a timing: two cores are shared while this runs.
         "flops_per_image": {
             "classifier": forward_flops_per_image(model),
-            "detector": forward_flops_per_image(trained.model),
+            "detector": forward_flops_per_image(detector_model),
         },
         "model": str(arguments.model),
         "classifier_test_accuracy": float(test_predictions.mean()),
         "detector_config": config.__dict__,
-        "learned_validation": trained.validation,
+        "detector": "the run's own (not_a_digit.keras)" if arguments.stored else "trained here",
+        "learned_validation": learned_validation,
         "test_set": {
             "digits": len(test["digits"]),
             "pen_digits": len(test["pen digits"]),
