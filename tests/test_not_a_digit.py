@@ -168,6 +168,13 @@ def test_a_damaged_detector_settings_file_is_one_line(tmp_path, contents, messag
         load_detector(run.path)
 
 
+def test_the_command_default_is_the_detector_default():
+    from mnist_cnn.cli.not_a_digit_command import DEFAULT_EPOCHS
+    from mnist_cnn.rejection import DetectorConfig
+
+    assert DEFAULT_EPOCHS == DetectorConfig().epochs
+
+
 def test_not_a_digit_needs_a_run_folder(tmp_path):
     result = run_cli("not-a-digit", str(tmp_path / "nowhere"))
     assert result.returncode == 2

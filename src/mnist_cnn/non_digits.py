@@ -7,7 +7,7 @@ teach and measure ``rejection``'s "not a digit".
 
 Two families never share a font, a letter, a symbol or a random seed:
 ``TRAINING`` (DejaVu fonts) is what a detector may learn from and choose its
-threshold on; ``HELD_OUT`` (STIX and Computer Modern fonts) only measures it.
+threshold on; ``HELD_OUT`` (STIX fonts) only measures it.
 Both families' fonts ship with Matplotlib, so every machine draws the same
 pictures. Glyphs that are digits in someone's hand (O, I, l, S, Z, B, b, g, q,
 a circle, an upright line) are in neither: refusing them would refuse real digits.

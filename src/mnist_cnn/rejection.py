@@ -90,7 +90,7 @@ def confidence_detector(threshold: float) -> DigitDetector:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """How a learned detector is trained; the defaults take about a minute on two cores."""
+    """How a learned detector is trained; the defaults take 3-5 minutes on two cores."""
 
     digit_count: int = 20_000  # MNIST training-split digits shown (of the first 50k)
     pen_digit_count: int = 2_000  # of those, also redrawn with a pen (non_digits)
