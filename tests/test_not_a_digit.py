@@ -172,7 +172,7 @@ def test_the_command_default_is_the_detector_default():
     from mnist_cnn.cli.not_a_digit_command import DEFAULT_EPOCHS
     from mnist_cnn.rejection import DetectorConfig
 
-    assert DEFAULT_EPOCHS == DetectorConfig().epochs
+    assert DetectorConfig().epochs == DEFAULT_EPOCHS
 
 
 def test_not_a_digit_needs_a_run_folder(tmp_path):
