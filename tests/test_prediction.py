@@ -77,12 +77,18 @@ def test_blank_picture_answers_no_digit(classifier):
 
 
 def test_low_confidence_is_marked_uncertain(classifier, mnist):
-    # An even blend of two digits leaves the model unsure of either.
-    blend = (mnist.test_images[0].astype(np.float32) + mnist.test_images[1]) / 510
-    answer = answer_pictures([Picture("blend", gray=blend)], classifier, min_confidence=1.0)[0]
-    assert answer.digits[0].uncertain
-    sure = answer_pictures([Picture("blend", gray=blend)], classifier, min_confidence=0.0)[0]
+    seven = 1.0 - mnist.test_images[0].astype(np.float32) / 255  # dark ink on white
+    answer = answer_pictures([Picture("seven", gray=seven)], classifier, min_confidence=1.0)[0]
+    assert answer.digits[0].uncertain and answer.text == "7"  # unsure, but still a digit
+    sure = answer_pictures([Picture("seven", gray=seven)], classifier, min_confidence=0.0)[0]
     assert not sure.digits[0].uncertain
+
+
+def test_an_even_blend_of_two_digits_is_not_a_digit(classifier, mnist):
+    blend = (mnist.test_images[0].astype(np.float32) + mnist.test_images[1]) / 510
+    (answer,) = answer_pictures([Picture("blend", gray=blend)], classifier)
+    assert answer.digits[0].not_a_digit and answer.digits[0].uncertain
+    assert answer.reason == "not a digit" and answer.text == ""
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,13 @@ import numpy as np
 
 from mnist_cnn.errors import MnistCnnError, first_line
 from mnist_cnn.preprocess import INPUT_SHAPE
+from mnist_cnn.rejection import (
+    DIGIT_CLASS_NAMES,
+    PACKAGED_DETECTOR,
+    DigitDetector,
+    digit_network,
+    read_settings,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -49,6 +56,9 @@ class Classifier:
     name: str  # where it came from, for messages
     class_names: tuple[str, ...]
     probabilities: ProbabilityFunction  # (N, 28, 28, 1) float32 -> (N, classes) float32
+    # Says which pictures are not digits; None: the classifier's own confidence
+    # (rejection.confidence_detector), which every model has.
+    detector: DigitDetector | None = None
 
 
 def resolve_model_file(
@@ -310,6 +320,50 @@ def _check_onnx_signature(session: Any, path: Path) -> tuple[str, int]:
     return model_input.name, shape[1]
 
 
+def load_detector(
+    run_or_model: str | os.PathLike[str],
+    engine: str = "keras",
+    class_names: Sequence[str] = DIGIT_CLASS_NAMES,
+) -> DigitDetector | None:
+    """The run's "not a digit" detector for ``engine``: its own, else the packaged one.
+
+    ``run_or_model`` is a run folder or a model file inside one. A run's own
+    detector (``mnist-cnn not-a-digit RUN``) is tuned with its classifier; a
+    run without one uses the detector that ships with mnist-cnn
+    (``rejection.PACKAGED_DETECTOR``), made for the digits 0-9, so a model of
+    other classes gets None: ``prediction`` then falls back to the confidence
+    detector. The ONNX engine, which never starts TensorFlow, uses the ``.onnx``
+    file and falls back the same way without it. Damaged files are one line.
+    """
+    from mnist_cnn.run_folder import RunFolder
+
+    path = Path(run_or_model)
+    run = RunFolder(path if path.is_dir() else path.parent)
+    if run.detector_settings_file.exists():
+        return _detector_from(
+            run.detector_settings_file, run.detector_file, run.detector_onnx_file, engine
+        )
+    if tuple(class_names) != DIGIT_CLASS_NAMES or not PACKAGED_DETECTOR.settings.exists():
+        return None
+    return _detector_from(
+        PACKAGED_DETECTOR.settings, PACKAGED_DETECTOR.keras, PACKAGED_DETECTOR.onnx, engine
+    )
+
+
+def _detector_from(
+    settings_file: Path, keras_file: Path, onnx_file: Path, engine: str
+) -> DigitDetector | None:
+    threshold, uses_confidence = read_settings(settings_file)
+    if engine == "onnx":
+        if not onnx_file.exists():
+            return None
+        network = load_onnx_classifier(onnx_file).probabilities
+    else:
+        model = open_keras_file(keras_file, failure="not a loadable detector")
+        network = keras_probability_function(model, compiled=True)
+    return DigitDetector("learned", threshold, digit_network(network), uses_confidence)
+
+
 def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras") -> Classifier:
     """Load a run's model (or a model file) for the chosen engine: keras or onnx.
 
@@ -318,14 +372,18 @@ def load_classifier(run_or_model: str | os.PathLike[str], engine: str = "keras")
     from mnist_cnn.run_folder import RunFolder
 
     if engine == "onnx":
-        return load_onnx_classifier(run_or_model)
+        onnx_classifier = load_onnx_classifier(run_or_model)
+        detector = load_detector(onnx_classifier.name, "onnx", onnx_classifier.class_names)
+        return replace(onnx_classifier, detector=detector)
     if engine != "keras":
         raise MnistCnnError(f"unknown engine {engine!r}; choose {' or '.join(ENGINES)}")
     model_path = resolve_keras_path(run_or_model)
     model = load_model(model_path)
     classes = int(model.output_shape[-1])
+    class_names = RunFolder(model_path.parent).read_class_names(classes)
     return Classifier(
         name=str(model_path),
-        class_names=RunFolder(model_path.parent).read_class_names(classes),
+        class_names=class_names,
         probabilities=keras_probability_function(model, compiled=True),
+        detector=load_detector(model_path, "keras", class_names),
     )

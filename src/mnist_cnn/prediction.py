@@ -22,6 +22,7 @@ from mnist_cnn.preprocess import (
     to_model_input,
 )
 from mnist_cnn.reading import Picture
+from mnist_cnn.rejection import NOT_A_DIGIT, DigitDetector, confidence_detector
 
 if TYPE_CHECKING:
     import keras
@@ -92,6 +93,11 @@ class DigitAnswer:
     box: tuple[int, int, int, int] | None = None  # where the digit stood, with --multi
     # (28, 28) float32 in [0, 1]: where the answer leans (explain.explain_answers), if asked.
     saliency: np.ndarray | None = None
+    # How digit-like the picture is (rejection.DigitDetector, higher is more), and
+    # whether it fell under the detector's threshold: then the fields above are the
+    # model's best guess, kept so that explanations and corrections still work.
+    digit_score: float = 1.0
+    not_a_digit: bool = False
 
     def to_dict(self, include_preprocessed: bool = False) -> dict[str, Any]:
         """The digit's JSON: class index, name, confidence, top three, probabilities."""
@@ -106,6 +112,8 @@ class DigitAnswer:
             ],
             # Six decimals keep the answer short; float32 holds about seven.
             "probabilities": [round(float(p), 6) for p in self.probabilities],
+            "not_a_digit": self.not_a_digit,
+            "digit_score": round(self.digit_score, 6),
         }
         if include_preprocessed:
             result["preprocessed"] = self.image.tolist()
@@ -116,7 +124,16 @@ class DigitAnswer:
 
 
 # The keys of a digit's JSON, all null where an answer has no single digit.
-_NO_DIGIT_FIELDS = ("digit", "name", "confidence", "uncertain", "top", "probabilities")
+_NO_DIGIT_FIELDS = (
+    "digit",
+    "name",
+    "confidence",
+    "uncertain",
+    "top",
+    "probabilities",
+    "not_a_digit",
+    "digit_score",
+)
 
 
 @dataclass(frozen=True)
@@ -130,8 +147,8 @@ class Answer:
 
     @property
     def text(self) -> str:
-        """The digits read, as one string ("" when none)."""
-        return "".join(digit.digit for digit in self.digits)
+        """The digits read, as one string ("" when none), leaving out what is not a digit."""
+        return "".join(digit.digit for digit in self.digits if not digit.not_a_digit)
 
     @property
     def confidence(self) -> float:
@@ -150,8 +167,9 @@ class Answer:
         the top-level digit fields; several (read with multi, which is when
         digits carry a ``box``) fill ``digits``, one object per digit left to
         right, and leave the top-level digit fields null. ``number`` is the
-        digits read as a string. ``preprocessed``, the 28x28 image the model
-        saw, is there only when asked for.
+        digits read as a string, without the pieces that are not digits (they
+        stay in ``digits``, with ``not_a_digit`` true); null when there are none.
+        ``preprocessed``, the 28x28 image the model saw, is there only when asked for.
         """
         several = any(digit.box is not None for digit in self.digits)
         single = self.digits[0] if len(self.digits) == 1 and not several else None
@@ -189,8 +207,14 @@ def digit_answer(
     probabilities: np.ndarray,
     class_names: Sequence[str],
     min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    digit_score: float = 1.0,
+    not_a_digit: bool = False,
 ) -> DigitAnswer:
-    """The answer for one prepared digit, from its row of class probabilities."""
+    """The answer for one prepared digit, from its row of class probabilities.
+
+    ``digit_score`` and ``not_a_digit`` come from a ``rejection.DigitDetector``;
+    a picture that is not a digit is always uncertain.
+    """
     predictions = Predictions.from_probabilities(probabilities[np.newaxis, :])
     confidence = float(predictions.confidences[0])
     class_index = int(predictions.classes[0])
@@ -201,12 +225,14 @@ def digit_answer(
         digit=class_names[class_index],
         confidence=confidence,
         top=[(class_names[cls], p) for cls, p in top],
-        uncertain=confidence < min_confidence,
+        uncertain=confidence < min_confidence or not_a_digit,
         image=digit.image,
         probabilities=probabilities,
         class_index=class_index,
         top_classes=tuple(cls for cls, _ in top),
         box=digit.box,
+        digit_score=digit_score,
+        not_a_digit=not_a_digit,
     )
 
 
@@ -220,6 +246,12 @@ def answer_pictures(
 ) -> list[Answer]:
     """Answer every picture, in order: its digits, "no digit found", or its error.
 
+    The classifier's detector (``Classifier.detector``; without one, the
+    confidence detector at ``min_confidence``) scores every digit. A single
+    digit under its threshold is answered "not a digit"; with ``multi`` such
+    pieces are left out of the number, and a picture with no piece left is
+    "not a digit" too.
+
     Pictures are prepared as they come (``read_pictures`` reads them lazily)
     and dropped once their 28x28 digits are made; the digits are classified
     ``batch_size`` or so at a time. So a folder of photos costs one decoded
@@ -228,7 +260,8 @@ def answer_pictures(
     # Per picture: its name, its digits (None when it could not be read), its error.
     prepared: list[tuple[str, list[PreparedDigit] | None, str | None]] = []
     waiting: list[np.ndarray] = []  # 28x28 images not yet classified
-    batches: list[np.ndarray] = []  # (n, classes) probabilities, in the order of the digits
+    batches: list[tuple[np.ndarray, np.ndarray]] = []  # (probabilities, digit scores) in order
+    detector = classifier.detector or confidence_detector(min_confidence)
     for picture in pictures:
         readable = picture.error is None and picture.gray is not None
         digits = digits_in(picture.gray, multi) if picture.gray is not None and readable else None
@@ -238,10 +271,12 @@ def answer_pictures(
         del picture
         waiting.extend(digit.image for digit in digits or [] if digit.image is not None)
         if len(waiting) >= batch_size:
-            batches.append(_classify(waiting, classifier))
+            batches.append(_classify(waiting, classifier, detector))
             waiting = []
-    batches.append(_classify(waiting, classifier))
-    probabilities = np.concatenate(batches)
+    batches.append(_classify(waiting, classifier, detector))
+    probabilities = np.concatenate([batch for batch, _ in batches])
+    digit_scores = np.concatenate([scores for _, scores in batches])
+    rejected = detector.rejects(digit_scores)
 
     answers, position = [], 0
     for name, digits, error in prepared:
@@ -254,15 +289,27 @@ def answer_pictures(
         found = []
         for digit in digits:
             found.append(
-                digit_answer(digit, probabilities[position], classifier.class_names, min_confidence)
+                digit_answer(
+                    digit,
+                    probabilities[position],
+                    classifier.class_names,
+                    min_confidence,
+                    digit_score=float(digit_scores[position]),
+                    not_a_digit=bool(rejected[position]),
+                )
             )
             position += 1
-        answers.append(Answer(name=name, digits=found))
+        none_left = all(digit.not_a_digit for digit in found)
+        answers.append(Answer(name=name, digits=found, reason=NOT_A_DIGIT if none_left else None))
     return answers
 
 
-def _classify(images: list[np.ndarray], classifier: Classifier) -> np.ndarray:
-    """(n, classes) probabilities for n 28x28 uint8 images (n may be 0)."""
+def _classify(
+    images: list[np.ndarray], classifier: Classifier, detector: DigitDetector
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, classes) probabilities and (n,) digit scores for n 28x28 uint8 images (n may be 0)."""
     if not images:
-        return np.zeros((0, len(classifier.class_names)), dtype=np.float32)
-    return np.asarray(classifier.probabilities(to_model_input(np.stack(images))))
+        return np.zeros((0, len(classifier.class_names)), np.float32), np.zeros(0, np.float32)
+    model_inputs = to_model_input(np.stack(images))
+    probabilities = np.asarray(classifier.probabilities(model_inputs))
+    return probabilities, detector.scores(model_inputs, probabilities)

@@ -17,6 +17,9 @@ layout, every file written atomically (see ``atomic_files``)::
       confusion_matrix.png  misclassified.png  misclassified_why.png  calibration.png
       report.html            one self-contained page about the run
       model.onnx  saved_model/   written by ``mnist-cnn export``
+      not_a_digit.keras  not_a_digit.onnx  not_a_digit.json
+                             the learned "not a digit" detector, written by
+                             ``mnist-cnn not-a-digit`` (``rejection``)
       checkpoints/           epoch-NNNN.keras (model + optimizer) and state.json,
                              kept by ``checkpoints.Checkpoints``
       member-<i>/            an ensemble member's own checkpoints/ and history.csv
@@ -120,6 +123,20 @@ class RunFolder:
     @property
     def onnx_file(self) -> Path:
         return self.path / "model.onnx"
+
+    @property
+    def detector_file(self) -> Path:
+        """The learned "not a digit" detector (``rejection``), when the run has one."""
+        return self.path / "not_a_digit.keras"
+
+    @property
+    def detector_onnx_file(self) -> Path:
+        return self.path / "not_a_digit.onnx"
+
+    @property
+    def detector_settings_file(self) -> Path:
+        """Its threshold and validation figures; the detector is used only when this exists."""
+        return self.path / "not_a_digit.json"
 
     @property
     def saved_model_folder(self) -> Path:

@@ -165,7 +165,14 @@ def _csv_row(answer) -> list:
     if not answer.digits:
         return [answer.name, "", "", "", "", answer.reason]
     top = " ".join(f"{name}:{p:.4f}" for name, p in answer.digits[0].top)
-    return [answer.name, answer.text, f"{answer.confidence:.4f}", answer.uncertain, top, ""]
+    note = answer.reason or _not_a_digit_note(answer)
+    return [answer.name, answer.text, f"{answer.confidence:.4f}", answer.uncertain, top, note]
+
+
+def _not_a_digit_note(answer) -> str:
+    """Which pieces of a number were not digits ("" when all were)."""
+    skipped = sum(digit.not_a_digit for digit in answer.digits)
+    return f"{skipped} piece(s) not a digit, left out" if skipped else ""
 
 
 def _answers_table(answers) -> str:
@@ -183,13 +190,18 @@ def _answers_table(answers) -> str:
             lines.append(row(name, "-", "-", "error (see above)"))
         elif not answer.digits:
             lines.append(row(name, "-", "-", answer.reason or ""))
+        elif answer.reason:  # every digit refused: "not a digit", with the best guess
+            guess = answer.digits[0] if len(answer.digits) == 1 else None
+            note = f" (best guess {guess.digit}, {100 * guess.confidence:.1f}%)" if guess else ""
+            lines.append(row(name, "-", "-", answer.reason + note))
         else:
             flag = "  (uncertain)" if answer.uncertain else ""
             if len(answer.digits) == 1:
                 note = "  ".join(f"{label} {100 * p:.1f}%" for label, p in answer.digits[0].top)
             else:
                 note = "digits " + " ".join(
-                    f"{d.digit}:{100 * d.confidence:.0f}%" for d in answer.digits
+                    "?:not a digit" if d.not_a_digit else f"{d.digit}:{100 * d.confidence:.0f}%"
+                    for d in answer.digits
                 )
             lines.append(row(name, answer.text, f"{100 * answer.confidence:.1f}%", note + flag))
     return "\n".join(lines)

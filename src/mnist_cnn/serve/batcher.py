@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
@@ -86,11 +86,8 @@ class Batcher:
 
     def as_classifier(self) -> Classifier:
         """A ``Classifier`` whose forward passes go through this batcher."""
-        return Classifier(
-            name=self.classifier.name,
-            class_names=self.classifier.class_names,
-            probabilities=self.probabilities_from_thread,
-        )
+        # replace() keeps the rest (the not-a-digit detector, which runs beside it).
+        return replace(self.classifier, probabilities=self.probabilities_from_thread)
 
     async def _work(self) -> None:
         queue, loop = self.queue, self.loop

@@ -56,6 +56,10 @@ class DigitResult(BaseModel):
     uncertain: bool = Field(description="confidence under the server's threshold")
     top: list[TopClass] = Field(description="the three most probable classes, best first")
     probabilities: list[float] = Field(description="one per class, in class-index order")
+    not_a_digit: bool = Field(
+        description="this piece does not look like a digit; it is left out of number"
+    )
+    digit_score: float = Field(description="how digit-like the piece is, 0-1, higher is more")
     box: list[int] = Field(description="[top, left, bottom, right] of the digit in the picture")
     preprocessed: list[list[int]] | None = Field(
         default=None,
@@ -86,6 +90,16 @@ class AnswerResult(BaseModel):
     uncertain: bool | None = Field(description="confidence under the server's threshold")
     top: list[TopClass] | None = Field(description="the three most probable classes, best first")
     probabilities: list[float] | None = Field(description="one per class, in class-index order")
+    not_a_digit: bool | None = Field(
+        description=(
+            "the picture does not look like a digit (a dot, a letter, a scribble): number is "
+            "null, reason is 'not a digit', and digit ... probabilities are the best guess"
+        )
+    )
+    digit_score: float | None = Field(
+        description="how digit-like the picture is, 0-1, higher is more; under the "
+        "detector's threshold it is not a digit"
+    )
     preprocessed: list[list[int]] | None = Field(
         default=None,
         description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
@@ -98,7 +112,9 @@ class AnswerResult(BaseModel):
     )
     number: str | None = Field(description="all digits read, left to right, as one string")
     digits: list[DigitResult] | None = Field(description="with multi=true: one entry per digit")
-    reason: str | None = Field(description="why there is no digit, e.g. 'no digit found'")
+    reason: str | None = Field(
+        description="why there is no digit: 'no digit found' or 'not a digit'"
+    )
     error: str | None = Field(description="a problem with this input (predict --json only)")
 
 
@@ -206,6 +222,8 @@ SEVEN_ANSWER: dict[str, Any] = {
         {"digit": 2, "name": "2", "probability": 0.0002},
     ],
     "probabilities": [0.0, 0.0001, 0.0002, 0.0004, 0.0, 0.0, 0.0, 0.9991, 0.0, 0.0002],
+    "not_a_digit": False,
+    "digit_score": 0.9991,
     "number": "7",
     "digits": None,
     "reason": None,

@@ -436,7 +436,9 @@ function showDigits(digits) {
   bars.hidden = Boolean(digits);
   for (const digit of digits || []) {
     const item = document.createElement("li");
-    item.textContent = `${digit.name}: ${(100 * digit.confidence).toFixed(1)}%`;
+    item.textContent = digit.not_a_digit
+      ? "?: not a digit"
+      : `${digit.name}: ${(100 * digit.confidence).toFixed(1)}%`;
     item.classList.toggle("uncertain", digit.uncertain);
     digitList.appendChild(item);
   }
@@ -456,8 +458,10 @@ function showPreprocessed(images) {
   });
 }
 
+// The server's detector says "not a digit" (a dot, a letter, a scribble): the
+// answer keeps its best guess in digit, but the page shows no digit for it.
 function notADigit(answer) {
-  return /not\b.*\bdigit/i.test(answer.reason || "");
+  return answer.not_a_digit === true || /not\b.*\bdigit/i.test(answer.reason || "");
 }
 
 function showAnswer(answer) {
