@@ -71,6 +71,12 @@ def migrate(connection: sqlite3.Connection, *, to_version: int = SCHEMA_VERSION)
     for index in range(version, to_version):
         connection.execute("BEGIN IMMEDIATE")
         try:
+            # Read again under the write lock: another process (two servers, or an
+            # import while serving) may have made this migration while we waited.
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > index:
+                connection.execute("COMMIT")
+                continue
             MIGRATIONS[index](connection)
             if index == 0:
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
