@@ -20,7 +20,7 @@ def test_stores_opened_at_once_on_a_new_file_all_open_and_migrate_once(tmp_path)
             barrier.wait()
             try:
                 FeedbackStore.open(path, create=True).close()
-            except Exception as error:  # noqa: BLE001 - collected and asserted below
+            except Exception as error:  # collected and asserted below
                 errors.append(error)
 
         threads = [threading.Thread(target=open_store) for _ in range(4)]
