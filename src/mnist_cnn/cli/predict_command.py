@@ -165,14 +165,18 @@ def _write_explained(answers, classifier, out: Path) -> None:
         figure = saliency_figure(
             images,
             maps,
-            [
-                f"{Path(name).name}: {digit.digit} ({100 * digit.confidence:.0f}%)"
-                for name, digit in shown
-            ],
+            [_explained_caption(Path(name).name, digit) for name, digit in shown],
             note=note,
         )
     save_figure(figure, out)
     logger.info("wrote %s", out)
+
+
+def _explained_caption(name: str, digit) -> str:
+    """The caption under a map: the answer, or "not a digit" with the guess the map explains."""
+    if digit.not_a_digit:
+        return f"{name}: not a digit ({digit.digit}?)"
+    return f"{name}: {digit.digit} ({100 * digit.confidence:.0f}%)"
 
 
 def _csv_row(answer) -> list:
