@@ -66,6 +66,11 @@ def command_predict(arguments: argparse.Namespace) -> int:
     from mnist_cnn.prediction import answer_pictures
     from mnist_cnn.reading import read_pictures
 
+    # Checked before the model loads, so a typo costs no reading and makes no folder.
+    for option, out in (("--show-preprocessed", arguments.show_preprocessed),
+                        ("--explain", arguments.explain)):  # fmt: skip
+        if out is not None:
+            _check_output_file(out, option)
     classifier = load_classifier(arguments.model, arguments.engine)
     # One picture needs no bar; a folder, an array or a list of files may take a while.
     many = len(arguments.paths) > 1 or any(
@@ -97,6 +102,17 @@ def command_predict(arguments: argparse.Namespace) -> int:
     if arguments.explain:
         _write_explained(answers, classifier, arguments.explain)
     return EXIT_SOME_FAILED if any(answer.error for answer in answers) else 0
+
+
+def _check_output_file(out: Path, option: str) -> None:
+    """Refuse an output path that could not be written: a folder, or one in no folder."""
+    from mnist_cnn.errors import MnistCnnError
+
+    if out.is_dir():
+        raise MnistCnnError(f"{out}: is a folder; {option} needs a file name such as why.png")
+    if not out.parent.is_dir():
+        problem = "is not a folder" if out.parent.exists() else "no such folder"
+        raise MnistCnnError(f"{out.parent}: {problem} (for {option} {out})")
 
 
 def _counted(pictures: Iterable[Any], progress: Progress) -> Iterator[Any]:
@@ -149,14 +165,18 @@ def _write_explained(answers, classifier, out: Path) -> None:
         figure = saliency_figure(
             images,
             maps,
-            [
-                f"{Path(name).name}: {digit.digit} ({100 * digit.confidence:.0f}%)"
-                for name, digit in shown
-            ],
+            [_explained_caption(Path(name).name, digit) for name, digit in shown],
             note=note,
         )
     save_figure(figure, out)
     logger.info("wrote %s", out)
+
+
+def _explained_caption(name: str, digit) -> str:
+    """The caption under a map: the answer, or "not a digit" with the guess the map explains."""
+    if digit.not_a_digit:
+        return f"{name}: not a digit ({digit.digit}?)"
+    return f"{name}: {digit.digit} ({100 * digit.confidence:.0f}%)"
 
 
 def _csv_row(answer) -> list:

@@ -71,6 +71,12 @@ def migrate(connection: sqlite3.Connection, *, to_version: int = SCHEMA_VERSION)
     for index in range(version, to_version):
         connection.execute("BEGIN IMMEDIATE")
         try:
+            # Read again under the write lock: another process (two servers, or an
+            # import while serving) may have made this migration while we waited.
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > index:
+                connection.execute("COMMIT")
+                continue
             MIGRATIONS[index](connection)
             if index == 0:
                 connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -281,7 +287,10 @@ def _uri_path(path: Path) -> str:
 def _check_and_migrate(connection: sqlite3.Connection, path: Path) -> None:
     """Refuse a file that is not ours or is damaged, before writing anything; then migrate."""
     try:
-        # Reading the header first: a file that is not SQLite fails here, untouched.
+        # One read transaction, so the answers come from one moment even while another
+        # process makes the store. Reading the header first: a file that is not
+        # SQLite fails here, untouched.
+        connection.execute("BEGIN")
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         tables = {
@@ -291,6 +300,7 @@ def _check_and_migrate(connection: sqlite3.Connection, path: Path) -> None:
             )
         }
         problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        connection.execute("COMMIT")
     except sqlite3.DatabaseError as error:
         raise MnistCnnError(
             f"{path}: not a readable feedback database ({first_line(error)}); "
