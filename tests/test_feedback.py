@@ -473,3 +473,30 @@ def test_feedback_commands_give_one_line_for_bad_input(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {labels_200}: labels out of range")
     assert not (tmp_path / "empty").exists()  # nothing stored, nothing made
+
+
+def test_stores_opened_at_once_on_a_new_file_all_open_and_migrate_once(tmp_path):
+    # Two servers on one --data-dir (or an import while serving) make the file at
+    # the same moment; each must see the other's migration, not redo it.
+    for trial in range(25):
+        path = tmp_path / f"store-{trial}" / "feedback.sqlite3"
+        barrier = threading.Barrier(4)
+        errors: list[Exception] = []
+
+        def open_store(path=path, barrier=barrier, errors=errors) -> None:
+            barrier.wait()
+            try:
+                FeedbackStore.open(path, create=True).close()
+            except Exception as error:  # collected and asserted below
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with FeedbackStore.open(path, create=False) as store:
+            assert store.count() == 0
+            version = store._connection.execute("PRAGMA user_version").fetchone()[0]
+            assert version == SCHEMA_VERSION
