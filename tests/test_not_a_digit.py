@@ -259,3 +259,15 @@ def test_the_page_says_a_letter_is_not_a_digit(detector_run, tmp_path_factory):
                 browser.close()
         finally:
             next(serving, None)  # the rest of _serve: Ctrl-C, and wait for the server to end
+
+
+def test_not_a_digit_refuses_a_run_of_other_classes(tmp_path, capsys):
+    from mnist_cnn.cli import main
+
+    run = tmp_path / "letters"
+    run.mkdir()
+    (run / "config.json").write_text('{"data": {"class_names": ["a", "b", "c"]}}')
+    assert main(["not-a-digit", str(run)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "its classes are a, b, c" in error
+    assert not (run / "not_a_digit.json").exists()

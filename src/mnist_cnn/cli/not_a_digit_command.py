@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnist_cnn.cli.common import add_data_options, add_run_argument, bounded, load_dataset
+
+if TYPE_CHECKING:
+    from mnist_cnn.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 # rejection.DetectorConfig's, repeated so that --help needs no numpy; a test keeps them equal.
@@ -71,6 +75,7 @@ def command_not_a_digit(arguments: argparse.Namespace) -> int:
             raise MnistCnnError(f"{arguments.run}: not a run folder")
         run = RunFolder(arguments.run)
         files = DetectorFiles(run.path)
+        _require_digit_classes(run)
     # The other counts keep the defaults' proportions: a tenth of the digits also
     # redrawn with a pen, validation sets about a sixth of the training ones.
     config = replace(
@@ -113,3 +118,21 @@ def _installed(packages: tuple[str, ...]) -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(name) is not None for name in packages)
+
+
+def _require_digit_classes(run: RunFolder) -> None:
+    """A detector learns MNIST's digits against non-digits: a run of other classes is refused.
+
+    Else it would be trained on digits its classifier never saw, and its threshold
+    would refuse that run's own pictures.
+    """
+    from mnist_cnn.errors import MnistCnnError
+    from mnist_cnn.rejection import DIGIT_CLASS_NAMES
+
+    class_names = (run.read_config().get("data") or {}).get("class_names")
+    if class_names is not None and tuple(class_names) != DIGIT_CLASS_NAMES:
+        shown = ", ".join(str(name) for name in class_names[:12])
+        raise MnistCnnError(
+            f"{run.path}: its classes are {shown}; a 'not a digit' detector is learnt for "
+            "the digits 0-9 only (the run answers 'not a digit' under --min-confidence)"
+        )
