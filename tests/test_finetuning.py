@@ -217,7 +217,7 @@ BAD_FEEDBACK = {
         {"x_train": np.zeros((2, 32, 32), np.uint8), "y_train": np.array([1, 2])},
         "images have shape (2, 32, 32), expected (N, 28, 28)",
     ),
-    "no x_train": ({"images": np.zeros((2, 28, 28), np.uint8)}, "no x_train and y_train"),
+    "no x_train": ({"images": np.zeros((2, 28, 28), np.uint8)}, "missing arrays x_train, y_train"),
 }
 
 
@@ -248,6 +248,7 @@ def test_bad_runs_and_run_folders_are_one_line_with_exit_code_2(
         ([str(tmp_path / "missing"), "--feedback", str(corrections_file)], "not a run folder"),
         ([str(not_a_run), "--feedback", str(corrections_file)], "no config.json"),
         ([str(trained_run.run_dir), "--feedback", str(tmp_path / "nothing.npz")], "no such file"),
+        ([str(trained_run.run_dir), "--feedback", str(tmp_path)], "a folder, not a feedback"),
         (
             [
                 str(trained_run.run_dir),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn.data import IMAGE_SIZE
-from mnist_cnn.errors import MnistCnnError, first_line
+from mnist_cnn.data import IMAGE_SIZE, read_npz
+from mnist_cnn.errors import MnistCnnError
 
 CORRECTION_KEYS = (("x_train", "y_train"), ("x_test", "y_test"))  # what `feedback export` writes
 
@@ -42,6 +42,8 @@ def read_corrections(path: str | os.PathLike[str]) -> Corrections:
     Any other file is read by ``mnist_cnn.feedback.labelled_digits``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise MnistCnnError(f"{path}: a folder, not a feedback database or an .npz")
     if not path.is_file():
         raise MnistCnnError(f"{path}: no such file")
     if path.suffix.lower() == ".npz":
@@ -54,23 +56,12 @@ def read_corrections(path: str | os.PathLike[str]) -> Corrections:
 
 
 def _read_correction_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    import zipfile
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise MnistCnnError(f"{path}: a single array, not an .npz of x_train and y_train")
-            if "x_train" not in archive.files or "y_train" not in archive.files:
-                raise MnistCnnError(f"{path}: no x_train and y_train arrays (the corrections)")
-            pairs = [
-                (archive[images_key], archive[labels_key])
-                for images_key, labels_key in CORRECTION_KEYS
-                if images_key in archive.files and labels_key in archive.files
-            ]
-    except MnistCnnError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise MnistCnnError(f"{path}: not a readable .npz file ({first_line(error)})") from None
+    arrays = read_npz(path, keys=CORRECTION_KEYS[0], optional=CORRECTION_KEYS[1])
+    pairs = [
+        (arrays[images_key], arrays[labels_key])
+        for images_key, labels_key in CORRECTION_KEYS
+        if images_key in arrays and labels_key in arrays
+    ]
     for images, labels in pairs:
         _check_shapes(images, labels, str(path))
     return (

@@ -175,7 +175,13 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 ARRAY_FILE_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(
+    path: Path, keys: Sequence[str] = NPZ_KEYS, optional: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` (all needed) and ``optional`` (where present) of an ``.npz``.
+
+    Anything that is not a readable ``.npz`` is one line naming the file.
+    """
     try:
         # Opened here, not by NumPy, which leaves its handle open when a zip is damaged.
         with open(path, "rb") as handle:
@@ -188,18 +194,21 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             loaded = np.load(handle, allow_pickle=False)
             if not isinstance(loaded, np.lib.npyio.NpzFile):
                 raise MnistCnnError(
-                    f"{path}: a single array (.npy), not an .npz of {', '.join(NPZ_KEYS)}"
+                    f"{path}: a single array (.npy), not an .npz of {', '.join(keys)}"
                 )
             with loaded as archive:
-                missing = [key for key in NPZ_KEYS if key not in archive.files]
+                missing = [key for key in keys if key not in archive.files]
                 if missing:
                     raise MnistCnnError(
                         f"{path}: missing arrays {', '.join(missing)} "
-                        f"(an .npz needs {', '.join(NPZ_KEYS)})"
+                        f"(an .npz needs {', '.join(keys)})"
                     )
-                return {key: archive[key] for key in NPZ_KEYS}
+                present = [key for key in optional if key in archive.files]
+                return {key: archive[key] for key in [*keys, *present]}
     except MnistCnnError:
         raise
+    except IsADirectoryError:
+        raise MnistCnnError(f"{path}: a folder, not an .npz file") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise MnistCnnError(f"{path}: not a readable .npz file ({first_line(error)})") from None
 

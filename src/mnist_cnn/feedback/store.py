@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -323,14 +324,26 @@ def _check_and_migrate(connection: sqlite3.Connection, path: Path) -> None:
             f"{path}: feedback database of schema version {version}, made by a newer mnist-cnn "
             f"(this one knows up to version {SCHEMA_VERSION}); upgrade mnist-cnn"
         )
-    try:
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        migrate(connection)
-    except sqlite3.Error as error:
-        raise MnistCnnError(
-            f"{path}: cannot update the feedback database ({first_line(error)})"
-        ) from None
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            migrate(connection)
+            return
+        except sqlite3.OperationalError as error:
+            # Switching a new file to WAL while another process does the same can
+            # fail at once with "locked" (SQLite skips the busy handler where
+            # waiting could deadlock): try again until the busy timeout.
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise MnistCnnError(
+                    f"{path}: cannot update the feedback database ({first_line(error)})"
+                ) from None
+            time.sleep(0.01)
+        except sqlite3.Error as error:
+            raise MnistCnnError(
+                f"{path}: cannot update the feedback database ({first_line(error)})"
+            ) from None
 
 
 def _timestamp(now: datetime | None) -> str:
