@@ -33,6 +33,18 @@ WORKING_SIZE = 320  # longer side, in pixels, that cleaning reduces pictures to
 MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, (row, column), measured on its test set
 MNIST_STROKE_WIDTH = 2.6  # median stroke width in MNIST pixels (2 x ink area / outline)
 THIN_STROKE_WIDTH = 1.8  # strokes thinner than this at 28x28 are thickened to the above
+# Strokes wider than this at 28x28 (a felt-tip marker, a fixed pen on a small digit) are
+# thinned to MNIST_STROKE_WIDTH: 99% of MNIST's training digits are thinner (widths 2.0,
+# 2.67, 4.08 and 4.86 px at the 1st, 50th, 95th and 99th percentiles, measured on every
+# 10th image), so MNIST's own digits are left as they are.
+THICK_STROKE_WIDTH = 4.9
+# Pieces of a broken stroke (a pen that skips, pencil on grainy paper) closer than this
+# many pen widths are joined before specks are dropped and the ink is cropped.
+BRIDGE_PENS = 3.0
+# A digit whose box is under this share of the reduced picture is cleaned again from the
+# decoded picture around it, which holds more of its detail.
+SMALL_DIGIT_FRACTION = 0.25
+BRIGHT_PIXELS = 30  # ink is there when this many pixels stand out (at WORKING_SIZE)
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of full scale)
 LOCAL_PEAK_FLOOR = 0.35  # ink is stretched to its local peak, but never past 1/0.35 times
 NOISE_FLOOR = 0.2  # after stretching, values below this are paper texture, not ink
@@ -83,28 +95,29 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def clean_ink(gray: np.ndarray) -> np.ndarray | None:
+def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     """(H, W) grayscale in [0, 1] -> ink map in [0, 1] (light ink on black), or None if blank.
 
     Detects polarity from the paper (the median: ink is a minority of pixels),
     removes uneven lighting and paper texture by subtracting a background
     estimated with a grey-scale opening wider than any stroke, then stretches
-    the contrast and zeroes what is left of the paper.
+    the contrast and zeroes what is left of the paper. With ``rejoin`` (one digit,
+    not a number, whose digits must stay apart), pieces of broken strokes are joined.
     """
     from scipy import ndimage
 
     gray = _reduce(gray)
     if float(np.median(gray)) > 0.5:
         gray = 1.0 - gray  # dark ink on light paper: invert to MNIST's light on dark
-    if float(np.percentile(gray, 99.9) - np.median(gray)) < MIN_CONTRAST:
+    if _bright_level(gray) - float(np.median(gray)) < MIN_CONTRAST:
         return None
     # The opening removes everything narrower than the window (the strokes)
     # and keeps the slowly varying paper and shading.
-    window = max(9, min(gray.shape) // 6)
+    window = _background_window(gray)
     background = ndimage.grey_opening(gray, size=(window, window))
     background = ndimage.uniform_filter(background, size=window)
     ink = np.clip(gray - background, 0.0, None)
-    peak = float(np.percentile(ink, 99.9))
+    peak = _bright_level(ink)
     if peak < MIN_CONTRAST:
         return None
     # Stretch each stroke to full brightness against its own neighbourhood, so
@@ -114,12 +127,45 @@ def clean_ink(gray: np.ndarray) -> np.ndarray | None:
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
     ink = _without_lines(ink)
-    mask = _without_specks(ink > 0.5)
+    mask = ink > 0.5
+    if rejoin:
+        bridges = _bridges(mask)
+        ink = np.where(bridges, 1.0, ink).astype(np.float32)
+        mask |= bridges
+    mask = _without_specks(mask)
     if not mask.any():
         return None
     # Keep the anti-aliased edges next to the kept strokes, drop isolated texture.
     near_strokes = ndimage.binary_dilation(mask, iterations=2)
     return np.where(near_strokes, ink, 0.0).astype(np.float32)
+
+
+def _bright_level(values: np.ndarray) -> float:
+    """The level the brightest few pixels reach: the 99.9th percentile, or the 30th
+    brightest pixel where that is fewer, so that a small digit on a big picture (a
+    ballpoint 7, 0.04% of the pixels) still counts, and a speck of dust does not."""
+    flat = values.ravel()
+    count = min(int(np.ceil(0.001 * flat.size)), BRIGHT_PIXELS)
+    return float(np.partition(flat, flat.size - count)[flat.size - count])
+
+
+def _background_window(gray: np.ndarray) -> int:
+    """The opening's size: a sixth of the picture, or three pens where the pen is wider.
+
+    A felt-tip on a tight crop can be a quarter of the picture wide; a window narrower
+    than the stroke takes its middle for paper and leaves it hollow.
+    """
+    from scipy import ndimage
+
+    window = max(9, min(gray.shape) // 6)
+    paper = float(np.median(gray))
+    rough = gray - paper > 0.5 * (_bright_level(gray) - paper)
+    if not rough.any():
+        return window
+    depth = ndimage.distance_transform_edt(rough)
+    ridge = rough & (depth >= ndimage.maximum_filter(depth, size=3))
+    pen = 2.0 * float(np.median(depth[ridge]))
+    return int(min(max(window, 3 * pen), min(gray.shape) // 2))
 
 
 def _reduce(gray: np.ndarray) -> np.ndarray:
@@ -277,6 +323,35 @@ def _has_corners(ring: np.ndarray) -> bool:
     return all(corner.any() for corner in corners)
 
 
+def _bridges(mask: np.ndarray) -> np.ndarray:
+    """Ink that joins pieces of a broken stroke: a closing at BRIDGE_PENS pen widths.
+
+    Only what the closing adds between two different pieces is kept; holes and bays
+    inside one piece (a small loop, a 4's opening) are left as they are, so a digit
+    drawn in one stroke is unchanged.
+    """
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count <= 1:
+        return np.zeros_like(mask)
+    radius = BRIDGE_PENS * stroke_width(mask) / 2
+    padded = np.pad(mask, int(np.ceil(radius)) + 1)
+    grown = ndimage.distance_transform_edt(~padded) <= radius
+    closed = ndimage.distance_transform_edt(grown) > radius
+    pad = int(np.ceil(radius)) + 1
+    added = closed[pad:-pad, pad:-pad] & ~mask
+    pieces, _ = ndimage.label(added, structure=np.ones((3, 3)))
+    bridges = np.zeros_like(mask)
+    for index, box in enumerate(ndimage.find_objects(pieces)):
+        grown_box = tuple(slice(max(part.start - 1, 0), part.stop + 1) for part in box)
+        piece = pieces[grown_box] == index + 1
+        touching = np.unique(labels[grown_box][ndimage.binary_dilation(piece)])
+        if np.count_nonzero(touching) >= 2:
+            bridges[grown_box] |= piece
+    return bridges
+
+
 def _without_specks(mask: np.ndarray) -> np.ndarray:
     """Drop connected blobs much smaller than the largest one (dust, paper grain)."""
     from scipy import ndimage
@@ -317,6 +392,19 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     # The outline and area do not depend on the empty paper around the ink, so
     # the width is measured on the whole map and the map is cropped once, after.
     width_now = stroke_width(ink)
+    # Twice area over outline counts a short fat stroke's ends as outline and so reads it
+    # thinner than it is: measure again after thinning, and thin again if it is still thick.
+    for _ in range(3):
+        if width_now * scale <= THICK_STROKE_WIDTH:
+            break
+        thinned = _thinned(ink, width_now, BOX_SIZE / scale)
+        if thinned is ink:
+            break
+        ink = thinned
+        rows = np.flatnonzero(ink.any(axis=1))
+        columns = np.flatnonzero(ink.any(axis=0))
+        scale = BOX_SIZE / max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
+        width_now = stroke_width(ink)
     if width_now * scale < THIN_STROKE_WIDTH:
         radius = (MNIST_STROKE_WIDTH / scale - width_now) / 2
         size = 2 * max(1, round(radius)) + 1
@@ -345,6 +433,30 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     return np.round(canvas * 255).astype(np.uint8)
 
 
+def _thinned(ink: np.ndarray, width: float, longer_side: float) -> np.ndarray:
+    """Strokes ``width`` px wide eroded so that, once the digit's box (``longer_side`` px,
+    which shrinks with them) fits 20x20, they are MNIST_STROKE_WIDTH wide.
+
+    Each side of a stroke loses ``radius``: the width becomes ``width - 2 radius`` and
+    the box ``longer_side - 2 radius``. Erosion is a distance threshold, with a one-pixel
+    soft edge; it stops short of cutting the digit into more pieces than it had.
+    """
+    from scipy import ndimage
+
+    share = MNIST_STROKE_WIDTH / BOX_SIZE  # width / box side in MNIST
+    radius = (width - share * longer_side) / (2 * (1 - share))
+    mask = ink > 0.5
+    depth = ndimage.distance_transform_edt(mask)
+    pieces = ndimage.label(mask, structure=np.ones((3, 3)))[1]
+    for _ in range(3):
+        thinned = np.clip(depth - radius, 0.0, 1.0).astype(np.float32)
+        if (thinned > 0.5).any():
+            if ndimage.label(thinned > 0.5, structure=np.ones((3, 3)))[1] <= pieces:
+                return thinned
+        radius /= 2  # a stroke thinner than the rest would break: erode less
+    return ink
+
+
 def _clamped_shift(shift: int, start: int, length: int) -> int:
     """Limit a shift so the digit never wraps around the canvas edge."""
     return int(np.clip(shift, -start, IMAGE_SIZE - (start + length)))
@@ -358,10 +470,32 @@ def _disc(size: int) -> np.ndarray:
 
 def prepare_digit(gray: np.ndarray) -> PreparedDigit:
     """A grayscale picture of one digit -> the 28x28 MNIST-style image, or "no digit found"."""
-    ink = clean_ink(gray)
+    ink = clean_ink(gray, rejoin=True)
     if ink is None:
         return PreparedDigit(image=None, reason=NO_DIGIT)
-    return PreparedDigit(image=fit_digit(ink))
+    return PreparedDigit(image=fit_digit(_closer_look(gray, ink)))
+
+
+def _closer_look(gray: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The ink of a digit small in a big picture, cleaned again from the picture around it.
+
+    Cleaning reduces a picture to WORKING_SIZE, where a digit a tenth of a big photo is
+    ~30 px and a fine pen under a pixel; the decoded picture holds several times that.
+    """
+    longer = max(gray.shape)
+    rows = np.flatnonzero(ink.any(axis=1))
+    columns = np.flatnonzero(ink.any(axis=0))
+    size = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
+    if longer <= WORKING_SIZE or size > SMALL_DIGIT_FRACTION * max(ink.shape):
+        return ink
+    scale = longer / max(ink.shape)  # decoded pixels per reduced pixel
+    margin = size  # paper around the digit, for the background estimate
+    top = max(0, int((rows[0] - margin) * scale))
+    bottom = min(gray.shape[0], int((rows[-1] + 1 + margin) * scale))
+    left = max(0, int((columns[0] - margin) * scale))
+    right = min(gray.shape[1], int((columns[-1] + 1 + margin) * scale))
+    closer = clean_ink(gray[top:bottom, left:right], rejoin=True)
+    return ink if closer is None else closer
 
 
 # Several digits -----------------------------------------------------------------
