@@ -363,7 +363,7 @@ def _photograph(
         low, high = quality or (40, 91)
         image.save(buffer, format="JPEG", quality=int(generator.integers(low, high)))
         return buffer.getvalue(), "jpeg"
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1)  # the same pixels, 10x faster to write
     return buffer.getvalue(), "png"
 
 
@@ -415,9 +415,7 @@ def benchmark_digits(dataset, split: str, count: int, generator: np.random.Gener
     return images[indices], labels[indices]
 
 
-def render_kind(
-    digits: np.ndarray, kind: str, seed: int
-) -> list[tuple[bytes, str]]:
+def render_kind(digits: np.ndarray, kind: str, seed: int) -> list[tuple[bytes, str]]:
     """Every digit drawn as ``kind``; each kind has its own generator, so rows stay put."""
     generator = np.random.default_rng(seed + KIND_SEED_OFFSET * (1 + KINDS.index(kind)))
     return [render_digit(digit, generator, kind) for digit in digits]
@@ -426,7 +424,12 @@ def render_kind(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model", type=Path, default=Path("runs/latest"), help="(default: runs/latest)"
+        "--model",
+        type=Path,
+        nargs="+",
+        default=[Path("runs/latest")],
+        help="one or more run folders or model files, read from the same pictures "
+        "(default: runs/latest)",
     )
     parser.add_argument(
         "--count", type=int, default=400, help="digits, each drawn as every kind (default: 400)"
@@ -460,88 +463,111 @@ def main() -> None:
 
     from mnist_cnn.data import load_mnist
     from mnist_cnn.decoding import decode_image
-    from mnist_cnn.engines import load_classifier, load_model
-    from mnist_cnn.evaluation import accuracy, evaluate
-    from mnist_cnn.prediction import answer_pictures
-    from mnist_cnn.preprocess import to_model_input
-    from mnist_cnn.reading import Picture
+    from mnist_cnn.preprocess import prepare_digit
 
     dataset = load_mnist(allow_download=False)
-    classifier = load_classifier(arguments.model)
     generator = np.random.default_rng(arguments.seed)
     digits, labels = benchmark_digits(dataset, arguments.digits, arguments.count, generator)
-    mnist_accuracy = evaluate(load_model(arguments.model), digits, labels).accuracy
 
-    rows: dict[str, float] = {}
-    correct: list[np.ndarray] = []
-    seconds = 0.0
+    # Pictures are made, decoded and prepared once; every model reads the same images.
+    prepared: dict[str, np.ndarray] = {}
+    found: dict[str, np.ndarray] = {}
     everyday_grays: list[np.ndarray] = []
+    seconds = 0.0
     for kind in kinds:
-        grays = []
-        for number, (data, picture_format) in enumerate(
-            render_kind(digits, kind, arguments.seed)
-        ):
+        images, kind_found = [], []
+        for number, (data, picture_format) in enumerate(render_kind(digits, kind, arguments.seed)):
             if arguments.save_examples and number < 4:
                 arguments.save_examples.mkdir(parents=True, exist_ok=True)
                 name = f"{kind.replace(' ', '-').replace(',', '')}-{number}-{labels[number]}"
                 (arguments.save_examples / f"{name}.{picture_format}").write_bytes(data)
-            grays.append(decode_image(data, f"{kind} {number}"))
-        started = time.perf_counter()
-        answers = answer_pictures(
-            [Picture(name=str(index), gray=gray) for index, gray in enumerate(grays)], classifier
-        )
-        seconds += time.perf_counter() - started
-        read = np.array([int(answer.text) if answer.text else -1 for answer in answers])
-        correct.append(read == labels)
-        rows[kind] = float(np.mean(read == labels))
-        if kind == "everyday photo":
-            everyday_grays = grays
-        print(f"{kind:30s} {100 * rows[kind]:6.2f}%", flush=True)
-    whole = float(np.mean(np.concatenate(correct)))
+            started = time.perf_counter()
+            gray = decode_image(data, f"{kind} {number}")
+            image = prepare_digit(gray).image
+            seconds += time.perf_counter() - started
+            if kind == "everyday photo":
+                everyday_grays.append(gray)
+            kind_found.append(image is not None)
+            images.append(image if image is not None else np.zeros((28, 28), np.uint8))
+        prepared[kind], found[kind] = np.stack(images), np.array(kind_found)
+        print(f"prepared {kind}", flush=True)
+    strip_pictures, strip_truths = (
+        _strips(dataset, arguments, generator) if arguments.numbers else ([], [])
+    )
 
-    naive: dict[str, float] = {}
-    for invert in (False, True):
-        if not everyday_grays:
-            break
-        squashed = np.stack([plain_resize(gray, invert) for gray in everyday_grays])
-        probabilities = classifier.probabilities(to_model_input(squashed))
-        name = "everyday photo, plain resize to 28x28" + (" and inversion" if invert else "")
-        naive[name] = accuracy(probabilities, labels)
-
-    strips = None
-    if arguments.numbers:
-        strips = _strip_accuracy(dataset, arguments, generator, classifier, answer_pictures)
-
-    gap = mnist_accuracy - whole
-    print(f"model {arguments.model}; {arguments.count} {arguments.digits} digits x "
-          f"{len(kinds)} kinds; CPU {describe()}")  # fmt: skip
-    print(f"{'input':40s} {'accuracy':>9s}")
-    print(f"{'the same digits as MNIST':40s} {100 * mnist_accuracy:8.2f}%")
-    for name, share in {**rows, "whole set": whole, **naive}.items():
-        print(f"{name:40s} {100 * share:8.2f}%")
-    if strips is not None:
-        print(f"{'three-digit strips (--multi)':40s} {100 * strips:8.2f}%")
-    print(f"gap between MNIST and the whole set: {100 * gap:.2f} points")
     pictures = arguments.count * len(kinds)
-    print(f"preprocess + predict: {1000 * seconds / pictures:.1f} ms per picture")
+    results = {}
+    for model in arguments.model:
+        results[str(model)] = _read_everything(
+            model, digits, labels, prepared, found, everyday_grays, strip_pictures, strip_truths
+        )
+    print(f"{arguments.count} {arguments.digits} digits (seed {arguments.seed}) x "
+          f"{len(kinds)} kinds; CPU {describe()}")  # fmt: skip
+    names = list(results)
+    print(f"{'input':44s} " + " ".join(f"{Path(name).name:>10s}" for name in names))
+    for row in results[names[0]]["accuracy"]:
+        shares = " ".join(f"{100 * results[name]['accuracy'][row]:9.2f}%" for name in names)
+        print(f"{row:44s} {shares}")
+    print(f"{'gap, MNIST minus whole set (points)':44s} "
+          + " ".join(f"{results[name]['gap_points']:10.2f}" for name in names))  # fmt: skip
+    print(f"decode + preprocess: {1000 * seconds / pictures:.1f} ms per picture")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / arguments.output).write_text(
         json.dumps(
-            {"model": str(arguments.model), "digits": arguments.digits,
-             "count": arguments.count, "seed": arguments.seed, "machine": describe(),
-             "mnist_accuracy": mnist_accuracy, "accuracy_by_kind": rows,
-             "whole_set_accuracy": whole, "gap_points": 100 * gap,
-             "naive_accuracy": naive, "numbers": arguments.numbers,
-             "three_digit_strips_accuracy": strips,
-             "ms_per_picture": 1000 * seconds / pictures},
+            {"digits": arguments.digits, "count": arguments.count, "seed": arguments.seed,
+             "kinds": kinds, "numbers": arguments.numbers, "machine": describe(),
+             "decode_and_preprocess_ms_per_picture": 1000 * seconds / pictures,
+             "models": results},
             indent=2,
         )
         + "\n"
     )  # fmt: skip
 
 
-def _strip_accuracy(dataset, arguments, generator, classifier, answer_pictures) -> float:
-    """Share of three-digit strips read whole (``--multi``), digits from the same split."""
+def _read_everything(
+    model: Path,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    prepared: dict[str, np.ndarray],
+    found: dict[str, np.ndarray],
+    everyday_grays: list[np.ndarray],
+    strip_pictures: list,
+    strip_truths: list[str],
+) -> dict:
+    """One model's accuracy on MNIST, on every kind, the whole set, naive resizes, strips."""
+    from mnist_cnn.engines import load_classifier
+    from mnist_cnn.evaluation import accuracy
+    from mnist_cnn.prediction import answer_pictures
+    from mnist_cnn.preprocess import to_model_input
+
+    classifier = load_classifier(model)
+    mnist_accuracy = accuracy(classifier.probabilities(to_model_input(digits)), labels)
+    rows = {"the same digits as MNIST": mnist_accuracy}
+    correct = []
+    for kind, images in prepared.items():
+        read = classifier.probabilities(to_model_input(images)).argmax(axis=1)
+        right = (read == labels) & found[kind]  # "no digit found" is wrong
+        correct.append(right)
+        rows[kind] = float(np.mean(right))
+    whole = float(np.mean(np.concatenate(correct)))
+    rows["whole set"] = whole
+    for invert in (False, True):
+        if not everyday_grays:
+            break
+        squashed = np.stack([plain_resize(gray, invert) for gray in everyday_grays])
+        probabilities = classifier.probabilities(to_model_input(squashed))
+        name = "everyday photo, plain resize" + (" and inversion" if invert else "")
+        rows[name] = accuracy(probabilities, labels)
+    if strip_pictures:
+        answers = answer_pictures(strip_pictures, classifier, multi=True)
+        rows["three-digit strips, whole number (--multi)"] = float(
+            np.mean([a.text == t for a, t in zip(answers, strip_truths, strict=True)])
+        )
+    return {"accuracy": rows, "gap_points": 100 * (mnist_accuracy - whole)}
+
+
+def _strips(dataset, arguments, generator) -> tuple[list, list[str]]:
+    """Three-digit strips drawn from the same split, and the number each shows."""
     from mnist_cnn.decoding import decode_image
     from mnist_cnn.reading import Picture
 
@@ -552,8 +578,7 @@ def _strip_accuracy(dataset, arguments, generator, classifier, answer_pictures) 
         data, _ = render_number(list(images[triple]), generator)
         pictures.append(Picture(name=f"n{number}", gray=decode_image(data)))
     truths = ["".join(str(labels[index]) for index in triple) for triple in chosen]
-    answers = answer_pictures(pictures, classifier, multi=True)
-    return float(np.mean([a.text == t for a, t in zip(answers, truths, strict=True)]))
+    return pictures, truths
 
 
 if __name__ == "__main__":

@@ -41,9 +41,7 @@ def handwriting():
     return module
 
 
-def drawn(
-    strokes: list[list[tuple[float, float]]], size: int = 400, pen: int = 8
-) -> np.ndarray:
+def drawn(strokes: list[list[tuple[float, float]]], size: int = 400, pen: int = 8) -> np.ndarray:
     """Dark strokes on white paper, a round pen ``pen`` px wide, as (H, W) gray in [0, 1]."""
     image = Image.new("L", (size, size), 255)
     draw = ImageDraw.Draw(image)

@@ -65,6 +65,9 @@ EDGE_BAND = 0.2
 # drawn along the edge (a big 7, the base of a 2, a tight crop) joins its digit and is
 # about one pen thick.
 EDGE_BAND_PEN_RATIO = 2.0
+# A component along the border with this share of its ink in the outer EDGE_BAND is the
+# edge of the sheet (seen at an angle, so not straight along a row or a column).
+SHEET_EDGE_SHARE = 0.9
 FRAME_HOLE_RATIO = 2.0  # a frame's hole is many times its own ink; a 0's is about its own ink
 # A frame is drawn square-cornered: ink within this share of its box's size from each corner.
 # An ellipse (a 0) leaves about 29% of each side empty at its corners.
@@ -107,7 +110,11 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     from scipy import ndimage
 
     gray = _reduce(gray)
-    if float(np.median(gray)) > 0.5:
+    paper = float(np.median(gray))
+    # Ink is the few pixels furthest from the paper (the median). Which side they lie on,
+    # not whether the paper is above mid-grey, says the polarity: tinted paper in a
+    # shadow can be darker than 0.5 and still lighter than the ink on it.
+    if paper - (1.0 - _bright_level(1.0 - gray)) > _bright_level(gray) - paper:
         gray = 1.0 - gray  # dark ink on light paper: invert to MNIST's light on dark
     if _bright_level(gray) - float(np.median(gray)) < MIN_CONTRAST:
         return None
@@ -196,6 +203,7 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
     present = ink > 0
     lines = _line_pixels(present)
     rest = present & ~lines
+    rest &= ~_sheet_edge_pixels(rest)
     rest &= ~_frame_pixels(rest)
     if not (rest & (ink > 0.5)).any() or rest.sum() == present.sum():
         return ink
@@ -282,6 +290,46 @@ def _widest_band(lines: np.ndarray, axis: int) -> int:
     return widest
 
 
+def _sheet_edge_pixels(mask: np.ndarray) -> np.ndarray:
+    """The table around a sheet photographed at an angle: ink that runs along the
+    picture's border, not straight enough for ``_line_pixels``.
+
+    A component is the sheet's edge when it touches the border, spans LINE_SPAN of the
+    picture, and lies almost all (SHEET_EDGE_SHARE) within the outer EDGE_BAND; a digit
+    that fills the picture has most of its ink inside.
+    """
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    edges = np.zeros_like(mask)
+    if count <= 1:
+        return edges
+    height, width = mask.shape
+    rows, columns = np.ogrid[:height, :width]
+    to_border = np.minimum(
+        np.minimum(rows, height - 1 - rows), np.minimum(columns, width - 1 - columns)
+    )
+    outer = to_border < EDGE_BAND * min(height, width)
+    for index, box in enumerate(ndimage.find_objects(labels)):
+        row_span, column_span = box
+        long = (
+            row_span.stop - row_span.start >= LINE_SPAN * height
+            or column_span.stop - column_span.start >= LINE_SPAN * width
+        )
+        touches = (
+            row_span.start == 0
+            or column_span.start == 0
+            or row_span.stop == height
+            or column_span.stop == width
+        )
+        if not (long and touches):
+            continue
+        component = labels[box] == index + 1
+        if (component & outer[box]).sum() >= SHEET_EDGE_SHARE * component.sum():
+            edges[box] |= component
+    return edges
+
+
 def _frame_pixels(mask: np.ndarray) -> np.ndarray:
     """Closed frames drawn around the digit: rings with a large hole that holds other ink."""
     from scipy import ndimage
@@ -335,6 +383,10 @@ def _bridges(mask: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count <= 1:
         return np.zeros_like(mask)
+    # Only pieces of a stroke are joined, not grains of pencil or paper beside them.
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    labels[sizes[labels] < MIN_COMPONENT_FRACTION * sizes.max()] = 0
     radius = BRIDGE_PENS * stroke_width(mask) / 2
     padded = np.pad(mask, int(np.ceil(radius)) + 1)
     grown = ndimage.distance_transform_edt(~padded) <= radius
@@ -450,9 +502,9 @@ def _thinned(ink: np.ndarray, width: float, longer_side: float) -> np.ndarray:
     pieces = ndimage.label(mask, structure=np.ones((3, 3)))[1]
     for _ in range(3):
         thinned = np.clip(depth - radius, 0.0, 1.0).astype(np.float32)
-        if (thinned > 0.5).any():
-            if ndimage.label(thinned > 0.5, structure=np.ones((3, 3)))[1] <= pieces:
-                return thinned
+        kept = thinned > 0.5
+        if kept.any() and ndimage.label(kept, structure=np.ones((3, 3)))[1] <= pieces:
+            return thinned
         radius /= 2  # a stroke thinner than the rest would break: erode less
     return ink
 
