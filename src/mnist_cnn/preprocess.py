@@ -34,13 +34,15 @@ MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, (row, column), measured on i
 MNIST_STROKE_WIDTH = 2.6  # median stroke width in MNIST pixels (2 x ink area / outline)
 THIN_STROKE_WIDTH = 1.8  # strokes thinner than this at 28x28 are thickened to the above
 # Strokes wider than this at 28x28 (a felt-tip marker, a fixed pen on a small digit) are
-# thinned to MNIST_STROKE_WIDTH: 99% of MNIST's training digits are thinner (widths 2.0,
-# 2.67, 4.08 and 4.86 px at the 1st, 50th, 95th and 99th percentiles, measured on every
-# 10th image), so MNIST's own digits are left as they are.
-THICK_STROKE_WIDTH = 4.9
+# thinned to MNIST_STROKE_WIDTH: 99% of MNIST's training digits are thinner by
+# ``_pen_width`` (2.68, 4.08 and 4.95 px at the 50th, 95th and 99th percentiles, measured
+# on every 10th of the first 50k), so MNIST's own digits are left as they are.
+THICK_STROKE_WIDTH = 5.0
 # Pieces of a broken stroke (a pen that skips, pencil on grainy paper) closer than this
 # many pen widths are joined before specks are dropped and the ink is cropped.
 BRIDGE_PENS = 3.0
+# ... when the pen is thinner than this at 28x28: MNIST's thinnest 1% of pens (2.0 px).
+BRIDGE_MAX_WIDTH = 2.0
 # A digit whose box is under this share of the reduced picture is cleaned again from the
 # decoded picture around it, which holds more of its detail.
 SMALL_DIGIT_FRACTION = 0.25
@@ -157,7 +159,7 @@ def _bright_level(values: np.ndarray) -> float:
 
 
 def _background_window(gray: np.ndarray) -> int:
-    """The opening's size: a sixth of the picture, or three pens where the pen is wider.
+    """The opening's size: a sixth of the picture, or 1.5 pens where the pen is wider.
 
     A felt-tip on a tight crop can be a quarter of the picture wide; a window narrower
     than the stroke takes its middle for paper and leaves it hollow.
@@ -167,12 +169,18 @@ def _background_window(gray: np.ndarray) -> int:
     window = max(9, min(gray.shape) // 6)
     paper = float(np.median(gray))
     rough = gray - paper > 0.5 * (_bright_level(gray) - paper)
+    # The pen is measured on ink clear of the picture's border: a band of table or the
+    # border of a screenshot is wide, but it is not a stroke.
+    labels, _ = ndimage.label(rough, structure=np.ones((3, 3)))
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    rough &= ~np.isin(labels, border[border > 0])
     if not rough.any():
         return window
     depth = ndimage.distance_transform_edt(rough)
     ridge = rough & (depth >= ndimage.maximum_filter(depth, size=3))
     pen = 2.0 * float(np.median(depth[ridge]))
-    return int(min(max(window, 3 * pen), min(gray.shape) // 2))
+    # An opening removes what is narrower than its window: half a pen to spare is enough.
+    return int(min(max(window, 1.5 * pen), min(gray.shape) // 2))
 
 
 def _reduce(gray: np.ndarray) -> np.ndarray:
@@ -372,35 +380,52 @@ def _has_corners(ring: np.ndarray) -> bool:
 
 
 def _bridges(mask: np.ndarray) -> np.ndarray:
-    """Ink that joins pieces of a broken stroke: a closing at BRIDGE_PENS pen widths.
+    """Strokes, one pen wide, that join pieces of a broken stroke across gaps of at most
+    BRIDGE_PENS pen widths, from each piece's nearest point to the rest of the digit.
 
-    Only what the closing adds between two different pieces is kept; holes and bays
-    inside one piece (a small loop, a 4's opening) are left as they are, so a digit
-    drawn in one stroke is unchanged.
+    Pieces are joined one at a time, nearest first; grains much smaller than the largest
+    piece are never joined, and a digit drawn in one stroke gets nothing.
     """
+    from PIL import Image, ImageDraw
     from scipy import ndimage
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    bridges = np.zeros_like(mask)
     if count <= 1:
-        return np.zeros_like(mask)
-    # Only pieces of a stroke are joined, not grains of pencil or paper beside them.
+        return bridges
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    labels[sizes[labels] < MIN_COMPONENT_FRACTION * sizes.max()] = 0
-    radius = BRIDGE_PENS * stroke_width(mask) / 2
-    padded = np.pad(mask, int(np.ceil(radius)) + 1)
-    grown = ndimage.distance_transform_edt(~padded) <= radius
-    closed = ndimage.distance_transform_edt(grown) > radius
-    pad = int(np.ceil(radius)) + 1
-    added = closed[pad:-pad, pad:-pad] & ~mask
-    pieces, _ = ndimage.label(added, structure=np.ones((3, 3)))
-    bridges = np.zeros_like(mask)
-    for index, box in enumerate(ndimage.find_objects(pieces)):
-        grown_box = tuple(slice(max(part.start - 1, 0), part.stop + 1) for part in box)
-        piece = pieces[grown_box] == index + 1
-        touching = np.unique(labels[grown_box][ndimage.binary_dilation(piece)])
-        if np.count_nonzero(touching) >= 2:
-            bridges[grown_box] |= piece
+    pieces = [int(label) for label in np.flatnonzero(sizes >= MIN_COMPONENT_FRACTION * sizes.max())]
+    pen = stroke_width(mask)
+    largest = ndimage.find_objects(labels)[int(np.argmax(sizes)) - 1]
+    size = max(part.stop - part.start for part in largest)  # the digit is at least this big
+    if pen * BOX_SIZE / size >= BRIDGE_MAX_WIDTH:
+        # Pens skip when they are thin; a normal pen's separate pieces are meant (a 5's
+        # bar, a 7's crossbar) or are not the digit's (a sheet's edge beside it).
+        return bridges
+    joined = labels == int(np.argmax(sizes))  # grows as pieces join it
+    pieces.remove(int(np.argmax(sizes)))
+    drawing = Image.new("1", (mask.shape[1], mask.shape[0]), 0)
+    draw = ImageDraw.Draw(drawing)
+    while pieces:
+        distance, (near_rows, near_columns) = ndimage.distance_transform_edt(
+            ~joined, return_indices=True
+        )
+        gaps = [float(distance[labels == label].min()) for label in pieces]
+        nearest = int(np.argmin(gaps))
+        if gaps[nearest] > BRIDGE_PENS * pen:
+            break
+        label = pieces.pop(nearest)
+        piece = labels == label
+        end = np.unravel_index(np.argmin(np.where(piece, distance, np.inf)), mask.shape)
+        start = (near_rows[end], near_columns[end])
+        draw.line(
+            [(int(start[1]), int(start[0])), (int(end[1]), int(end[0]))],
+            fill=1,
+            width=max(1, round(pen)),
+        )
+        joined |= piece
+    bridges = np.asarray(drawing, dtype=bool) & ~mask
     return bridges
 
 
@@ -428,6 +453,23 @@ def stroke_width(ink: np.ndarray) -> float:
     return 2.0 * float(mask.sum()) / max(outline, 1)
 
 
+def _pen_width(ink: np.ndarray) -> float:
+    """Stroke width in pixels, for deciding to thin: the larger of ``stroke_width`` and
+    twice the median depth of the strokes' middle line (the distance transform's ridge).
+
+    Twice area over outline counts a short fat stroke's ends as outline (a felt-tip 1
+    reads a fifth thinner than it is); the ridge's depth does not.
+    """
+    from scipy import ndimage
+
+    mask = ink > 0.5
+    depth = ndimage.distance_transform_edt(mask)
+    ridge = mask & (depth >= ndimage.maximum_filter(depth, size=3))
+    # A ridge pixel d from the paper sits in a stroke 2d - 1 pixels wide.
+    middle = 2.0 * float(np.median(depth[ridge])) - 1.0 if ridge.any() else 0.0
+    return max(stroke_width(ink), middle)
+
+
 def fit_digit(ink: np.ndarray) -> np.ndarray:
     """An ink map holding one digit -> (28, 28) uint8, made the way MNIST was.
 
@@ -443,20 +485,19 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     scale = BOX_SIZE / max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
     # The outline and area do not depend on the empty paper around the ink, so
     # the width is measured on the whole map and the map is cropped once, after.
-    width_now = stroke_width(ink)
-    # Twice area over outline counts a short fat stroke's ends as outline and so reads it
-    # thinner than it is: measure again after thinning, and thin again if it is still thick.
+    # Thinning shrinks the box too: measure again, and thin again if still thick.
     for _ in range(3):
-        if width_now * scale <= THICK_STROKE_WIDTH:
+        pen = _pen_width(ink)
+        if pen * scale <= THICK_STROKE_WIDTH:
             break
-        thinned = _thinned(ink, width_now, BOX_SIZE / scale)
+        thinned = _thinned(ink, pen, BOX_SIZE / scale)
         if thinned is ink:
             break
         ink = thinned
         rows = np.flatnonzero(ink.any(axis=1))
         columns = np.flatnonzero(ink.any(axis=0))
         scale = BOX_SIZE / max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
-        width_now = stroke_width(ink)
+    width_now = stroke_width(ink)
     if width_now * scale < THIN_STROKE_WIDTH:
         radius = (MNIST_STROKE_WIDTH / scale - width_now) / 2
         size = 2 * max(1, round(radius)) + 1
