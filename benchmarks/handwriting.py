@@ -43,7 +43,7 @@ KINDS = (
     "pencil",  # thin, light grey, grainy
     "broken strokes",  # a thin pen that skips: two to four gaps in the strokes
     "small on big canvas",  # a small digit on a big photo, or on the drawing page's canvas
-    "tinted, uneven light",  # coloured paper, strong shading and a shadow
+    "tinted and shaded paper",  # coloured paper, strong shading and a shadow
     "JPEG",  # small pictures saved at quality 10-35
     "lined paper",
     "squared paper",
@@ -86,7 +86,7 @@ def render_digit(
     else:
         ink = _ink_at_size(digit, height, generator, pen="normal")
     canvas = max(canvas, *ink.shape)  # a rotated digit may need a little more room
-    uneven = kind == "tinted, uneven light"
+    uneven = kind == "tinted and shaded paper"
     if uneven:
         page = _page(canvas, canvas, generator, tint=(0.5, 0.9), always_tinted=True)
     else:
