@@ -8,9 +8,10 @@ Two jobs live here:
   box keeping its aspect ratio (anti-aliased), then placed it in 28x28 with
   its centre of mass at the centre, light ink on black. A model trained on
   that gets people's digits wrong when they are dark on white, off-centre, the
-  wrong size, too thin, on shaded paper, or among lines that are not theirs
-  (ruled or squared paper, a frame, a plot's axes, the edge of a sheet);
-  these functions undo each of those.
+  wrong size, too thin or too thick (a felt-tip marker), broken (a pen that
+  skips), small in a big photo, on tinted or shaded paper, or among lines that
+  are not theirs (ruled or squared paper, a frame, a plot's axes, the edge of
+  a sheet, straight or seen at an angle); these functions undo each of those.
 
 Everything here is a pure function of arrays: no files, no model.
 """
@@ -484,7 +485,7 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     columns = np.flatnonzero(ink.any(axis=0))
     scale = BOX_SIZE / max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
     # The outline and area do not depend on the empty paper around the ink, so
-    # the width is measured on the whole map and the map is cropped once, after.
+    # widths are measured on the whole map and the map is cropped once, after.
     # Thinning shrinks the box too: measure again, and thin again if still thick.
     for _ in range(3):
         pen = _pen_width(ink)
