@@ -8,9 +8,10 @@ Two jobs live here:
   box keeping its aspect ratio (anti-aliased), then placed it in 28x28 with
   its centre of mass at the centre, light ink on black. A model trained on
   that gets people's digits wrong when they are dark on white, off-centre, the
-  wrong size, too thin, on shaded paper, or among lines that are not theirs
-  (ruled or squared paper, a frame, a plot's axes, the edge of a sheet);
-  these functions undo each of those.
+  wrong size, too thin or too thick (a felt-tip marker), broken (a pen that
+  skips), small in a big photo, on tinted or shaded paper, or among lines that
+  are not theirs (ruled or squared paper, a frame, a plot's axes, the edge of
+  a sheet, straight or seen at an angle); these functions undo each of those.
 
 Everything here is a pure function of arrays: no files, no model.
 """
@@ -33,6 +34,20 @@ WORKING_SIZE = 320  # longer side, in pixels, that cleaning reduces pictures to
 MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, (row, column), measured on its test set
 MNIST_STROKE_WIDTH = 2.6  # median stroke width in MNIST pixels (2 x ink area / outline)
 THIN_STROKE_WIDTH = 1.8  # strokes thinner than this at 28x28 are thickened to the above
+# Strokes wider than this at 28x28 (a felt-tip marker, a fixed pen on a small digit) are
+# thinned to MNIST_STROKE_WIDTH: 99% of MNIST's training digits are thinner by
+# ``_pen_width`` (2.68, 4.08 and 4.95 px at the 50th, 95th and 99th percentiles, measured
+# on every 10th of the first 50k), so MNIST's own digits are left as they are.
+THICK_STROKE_WIDTH = 5.0
+# Pieces of a broken stroke (a pen that skips, pencil on grainy paper) closer than this
+# many pen widths are joined before specks are dropped and the ink is cropped.
+BRIDGE_PENS = 3.0
+# ... when the pen is thinner than this at 28x28: MNIST's thinnest 1% of pens (2.0 px).
+BRIDGE_MAX_WIDTH = 2.0
+# A digit whose box is under this share of the reduced picture is cleaned again from the
+# decoded picture around it, which holds more of its detail.
+SMALL_DIGIT_FRACTION = 0.25
+BRIGHT_PIXELS = 30  # ink is there when this many pixels stand out (at WORKING_SIZE)
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of full scale)
 LOCAL_PEAK_FLOOR = 0.35  # ink is stretched to its local peak, but never past 1/0.35 times
 NOISE_FLOOR = 0.2  # after stretching, values below this are paper texture, not ink
@@ -53,6 +68,9 @@ EDGE_BAND = 0.2
 # drawn along the edge (a big 7, the base of a 2, a tight crop) joins its digit and is
 # about one pen thick.
 EDGE_BAND_PEN_RATIO = 2.0
+# A component along the border with this share of its ink in the outer EDGE_BAND is the
+# edge of the sheet (seen at an angle, so not straight along a row or a column).
+SHEET_EDGE_SHARE = 0.9
 FRAME_HOLE_RATIO = 2.0  # a frame's hole is many times its own ink; a 0's is about its own ink
 # A frame is drawn square-cornered: ink within this share of its box's size from each corner.
 # An ellipse (a 0) leaves about 29% of each side empty at its corners.
@@ -83,28 +101,33 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def clean_ink(gray: np.ndarray) -> np.ndarray | None:
+def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     """(H, W) grayscale in [0, 1] -> ink map in [0, 1] (light ink on black), or None if blank.
 
     Detects polarity from the paper (the median: ink is a minority of pixels),
     removes uneven lighting and paper texture by subtracting a background
     estimated with a grey-scale opening wider than any stroke, then stretches
-    the contrast and zeroes what is left of the paper.
+    the contrast and zeroes what is left of the paper. With ``rejoin`` (one digit,
+    not a number, whose digits must stay apart), pieces of broken strokes are joined.
     """
     from scipy import ndimage
 
     gray = _reduce(gray)
-    if float(np.median(gray)) > 0.5:
+    paper = float(np.median(gray))
+    # Ink is the few pixels furthest from the paper (the median). Which side they lie on,
+    # not whether the paper is above mid-grey, says the polarity: tinted paper in a
+    # shadow can be darker than 0.5 and still lighter than the ink on it.
+    if paper - (1.0 - _bright_level(1.0 - gray)) > _bright_level(gray) - paper:
         gray = 1.0 - gray  # dark ink on light paper: invert to MNIST's light on dark
-    if float(np.percentile(gray, 99.9) - np.median(gray)) < MIN_CONTRAST:
+    if _bright_level(gray) - float(np.median(gray)) < MIN_CONTRAST:
         return None
     # The opening removes everything narrower than the window (the strokes)
     # and keeps the slowly varying paper and shading.
-    window = max(9, min(gray.shape) // 6)
+    window = _background_window(gray)
     background = ndimage.grey_opening(gray, size=(window, window))
     background = ndimage.uniform_filter(background, size=window)
     ink = np.clip(gray - background, 0.0, None)
-    peak = float(np.percentile(ink, 99.9))
+    peak = _bright_level(ink)
     if peak < MIN_CONTRAST:
         return None
     # Stretch each stroke to full brightness against its own neighbourhood, so
@@ -114,12 +137,51 @@ def clean_ink(gray: np.ndarray) -> np.ndarray | None:
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
     ink = _without_lines(ink)
-    mask = _without_specks(ink > 0.5)
+    mask = ink > 0.5
+    if rejoin:
+        bridges = _bridges(mask)
+        ink = np.where(bridges, 1.0, ink).astype(np.float32)
+        mask |= bridges
+    mask = _without_specks(mask)
     if not mask.any():
         return None
     # Keep the anti-aliased edges next to the kept strokes, drop isolated texture.
     near_strokes = ndimage.binary_dilation(mask, iterations=2)
     return np.where(near_strokes, ink, 0.0).astype(np.float32)
+
+
+def _bright_level(values: np.ndarray) -> float:
+    """The level the brightest few pixels reach: the 99.9th percentile, or the 30th
+    brightest pixel where that is fewer, so that a small digit on a big picture (a
+    ballpoint 7, 0.04% of the pixels) still counts, and a speck of dust does not."""
+    flat = values.ravel()
+    count = min(int(np.ceil(0.001 * flat.size)), BRIGHT_PIXELS)
+    return float(np.partition(flat, flat.size - count)[flat.size - count])
+
+
+def _background_window(gray: np.ndarray) -> int:
+    """The opening's size: a sixth of the picture, or 1.5 pens where the pen is wider.
+
+    A felt-tip on a tight crop can be a quarter of the picture wide; a window narrower
+    than the stroke takes its middle for paper and leaves it hollow.
+    """
+    from scipy import ndimage
+
+    window = max(9, min(gray.shape) // 6)
+    paper = float(np.median(gray))
+    rough = gray - paper > 0.5 * (_bright_level(gray) - paper)
+    # The pen is measured on ink clear of the picture's border: a band of table or the
+    # border of a screenshot is wide, but it is not a stroke.
+    labels, _ = ndimage.label(rough, structure=np.ones((3, 3)))
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    rough &= ~np.isin(labels, border[border > 0])
+    if not rough.any():
+        return window
+    depth = ndimage.distance_transform_edt(rough)
+    ridge = rough & (depth >= ndimage.maximum_filter(depth, size=3))
+    pen = 2.0 * float(np.median(depth[ridge]))
+    # An opening removes what is narrower than its window: half a pen to spare is enough.
+    return int(min(max(window, 1.5 * pen), min(gray.shape) // 2))
 
 
 def _reduce(gray: np.ndarray) -> np.ndarray:
@@ -150,6 +212,7 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
     present = ink > 0
     lines = _line_pixels(present)
     rest = present & ~lines
+    rest &= ~_sheet_edge_pixels(rest)
     rest &= ~_frame_pixels(rest)
     if not (rest & (ink > 0.5)).any() or rest.sum() == present.sum():
         return ink
@@ -236,6 +299,46 @@ def _widest_band(lines: np.ndarray, axis: int) -> int:
     return widest
 
 
+def _sheet_edge_pixels(mask: np.ndarray) -> np.ndarray:
+    """The table around a sheet photographed at an angle: ink that runs along the
+    picture's border, not straight enough for ``_line_pixels``.
+
+    A component is the sheet's edge when it touches the border, spans LINE_SPAN of the
+    picture, and lies almost all (SHEET_EDGE_SHARE) within the outer EDGE_BAND; a digit
+    that fills the picture has most of its ink inside.
+    """
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    edges = np.zeros_like(mask)
+    if count <= 1:
+        return edges
+    height, width = mask.shape
+    rows, columns = np.ogrid[:height, :width]
+    to_border = np.minimum(
+        np.minimum(rows, height - 1 - rows), np.minimum(columns, width - 1 - columns)
+    )
+    outer = to_border < EDGE_BAND * min(height, width)
+    for index, box in enumerate(ndimage.find_objects(labels)):
+        row_span, column_span = box
+        long = (
+            row_span.stop - row_span.start >= LINE_SPAN * height
+            or column_span.stop - column_span.start >= LINE_SPAN * width
+        )
+        touches = (
+            row_span.start == 0
+            or column_span.start == 0
+            or row_span.stop == height
+            or column_span.stop == width
+        )
+        if not (long and touches):
+            continue
+        component = labels[box] == index + 1
+        if (component & outer[box]).sum() >= SHEET_EDGE_SHARE * component.sum():
+            edges[box] |= component
+    return edges
+
+
 def _frame_pixels(mask: np.ndarray) -> np.ndarray:
     """Closed frames drawn around the digit: rings with a large hole that holds other ink."""
     from scipy import ndimage
@@ -277,6 +380,56 @@ def _has_corners(ring: np.ndarray) -> bool:
     return all(corner.any() for corner in corners)
 
 
+def _bridges(mask: np.ndarray) -> np.ndarray:
+    """Strokes, one pen wide, that join pieces of a broken stroke across gaps of at most
+    BRIDGE_PENS pen widths, from each piece's nearest point to the rest of the digit.
+
+    Pieces are joined one at a time, nearest first; grains much smaller than the largest
+    piece are never joined, and a digit drawn in one stroke gets nothing.
+    """
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    bridges = np.zeros_like(mask)
+    if count <= 1:
+        return bridges
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    pieces = [int(label) for label in np.flatnonzero(sizes >= MIN_COMPONENT_FRACTION * sizes.max())]
+    pen = stroke_width(mask)
+    largest = ndimage.find_objects(labels)[int(np.argmax(sizes)) - 1]
+    size = max(part.stop - part.start for part in largest)  # the digit is at least this big
+    if pen * BOX_SIZE / size >= BRIDGE_MAX_WIDTH:
+        # Pens skip when they are thin; a normal pen's separate pieces are meant (a 5's
+        # bar, a 7's crossbar) or are not the digit's (a sheet's edge beside it).
+        return bridges
+    joined = labels == int(np.argmax(sizes))  # grows as pieces join it
+    pieces.remove(int(np.argmax(sizes)))
+    drawing = Image.new("1", (mask.shape[1], mask.shape[0]), 0)
+    draw = ImageDraw.Draw(drawing)
+    while pieces:
+        distance, (near_rows, near_columns) = ndimage.distance_transform_edt(
+            ~joined, return_indices=True
+        )
+        gaps = [float(distance[labels == label].min()) for label in pieces]
+        nearest = int(np.argmin(gaps))
+        if gaps[nearest] > BRIDGE_PENS * pen:
+            break
+        label = pieces.pop(nearest)
+        piece = labels == label
+        end = np.unravel_index(np.argmin(np.where(piece, distance, np.inf)), mask.shape)
+        start = (near_rows[end], near_columns[end])
+        draw.line(
+            [(int(start[1]), int(start[0])), (int(end[1]), int(end[0]))],
+            fill=1,
+            width=max(1, round(pen)),
+        )
+        joined |= piece
+    bridges = np.asarray(drawing, dtype=bool) & ~mask
+    return bridges
+
+
 def _without_specks(mask: np.ndarray) -> np.ndarray:
     """Drop connected blobs much smaller than the largest one (dust, paper grain)."""
     from scipy import ndimage
@@ -301,6 +454,23 @@ def stroke_width(ink: np.ndarray) -> float:
     return 2.0 * float(mask.sum()) / max(outline, 1)
 
 
+def _pen_width(ink: np.ndarray) -> float:
+    """Stroke width in pixels, for deciding to thin: the larger of ``stroke_width`` and
+    twice the median depth of the strokes' middle line (the distance transform's ridge).
+
+    Twice area over outline counts a short fat stroke's ends as outline (a felt-tip 1
+    reads a fifth thinner than it is); the ridge's depth does not.
+    """
+    from scipy import ndimage
+
+    mask = ink > 0.5
+    depth = ndimage.distance_transform_edt(mask)
+    ridge = mask & (depth >= ndimage.maximum_filter(depth, size=3))
+    # A ridge pixel d from the paper sits in a stroke 2d - 1 pixels wide.
+    middle = 2.0 * float(np.median(depth[ridge])) - 1.0 if ridge.any() else 0.0
+    return max(stroke_width(ink), middle)
+
+
 def fit_digit(ink: np.ndarray) -> np.ndarray:
     """An ink map holding one digit -> (28, 28) uint8, made the way MNIST was.
 
@@ -315,7 +485,19 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     columns = np.flatnonzero(ink.any(axis=0))
     scale = BOX_SIZE / max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
     # The outline and area do not depend on the empty paper around the ink, so
-    # the width is measured on the whole map and the map is cropped once, after.
+    # widths are measured on the whole map and the map is cropped once, after.
+    # Thinning shrinks the box too: measure again, and thin again if still thick.
+    for _ in range(3):
+        pen = _pen_width(ink)
+        if pen * scale <= THICK_STROKE_WIDTH:
+            break
+        thinned = _thinned(ink, pen, BOX_SIZE / scale)
+        if thinned is ink:
+            break
+        ink = thinned
+        rows = np.flatnonzero(ink.any(axis=1))
+        columns = np.flatnonzero(ink.any(axis=0))
+        scale = BOX_SIZE / max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
     width_now = stroke_width(ink)
     if width_now * scale < THIN_STROKE_WIDTH:
         radius = (MNIST_STROKE_WIDTH / scale - width_now) / 2
@@ -345,6 +527,30 @@ def fit_digit(ink: np.ndarray) -> np.ndarray:
     return np.round(canvas * 255).astype(np.uint8)
 
 
+def _thinned(ink: np.ndarray, width: float, longer_side: float) -> np.ndarray:
+    """Strokes ``width`` px wide eroded so that, once the digit's box (``longer_side`` px,
+    which shrinks with them) fits 20x20, they are MNIST_STROKE_WIDTH wide.
+
+    Each side of a stroke loses ``radius``: the width becomes ``width - 2 radius`` and
+    the box ``longer_side - 2 radius``. Erosion is a distance threshold, with a one-pixel
+    soft edge; it stops short of cutting the digit into more pieces than it had.
+    """
+    from scipy import ndimage
+
+    share = MNIST_STROKE_WIDTH / BOX_SIZE  # width / box side in MNIST
+    radius = (width - share * longer_side) / (2 * (1 - share))
+    mask = ink > 0.5
+    depth = ndimage.distance_transform_edt(mask)
+    pieces = ndimage.label(mask, structure=np.ones((3, 3)))[1]
+    for _ in range(3):
+        thinned = np.clip(depth - radius, 0.0, 1.0).astype(np.float32)
+        kept = thinned > 0.5
+        if kept.any() and ndimage.label(kept, structure=np.ones((3, 3)))[1] <= pieces:
+            return thinned
+        radius /= 2  # a stroke thinner than the rest would break: erode less
+    return ink
+
+
 def _clamped_shift(shift: int, start: int, length: int) -> int:
     """Limit a shift so the digit never wraps around the canvas edge."""
     return int(np.clip(shift, -start, IMAGE_SIZE - (start + length)))
@@ -358,10 +564,32 @@ def _disc(size: int) -> np.ndarray:
 
 def prepare_digit(gray: np.ndarray) -> PreparedDigit:
     """A grayscale picture of one digit -> the 28x28 MNIST-style image, or "no digit found"."""
-    ink = clean_ink(gray)
+    ink = clean_ink(gray, rejoin=True)
     if ink is None:
         return PreparedDigit(image=None, reason=NO_DIGIT)
-    return PreparedDigit(image=fit_digit(ink))
+    return PreparedDigit(image=fit_digit(_closer_look(gray, ink)))
+
+
+def _closer_look(gray: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The ink of a digit small in a big picture, cleaned again from the picture around it.
+
+    Cleaning reduces a picture to WORKING_SIZE, where a digit a tenth of a big photo is
+    ~30 px and a fine pen under a pixel; the decoded picture holds several times that.
+    """
+    longer = max(gray.shape)
+    rows = np.flatnonzero(ink.any(axis=1))
+    columns = np.flatnonzero(ink.any(axis=0))
+    size = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
+    if longer <= WORKING_SIZE or size > SMALL_DIGIT_FRACTION * max(ink.shape):
+        return ink
+    scale = longer / max(ink.shape)  # decoded pixels per reduced pixel
+    margin = size  # paper around the digit, for the background estimate
+    top = max(0, int((rows[0] - margin) * scale))
+    bottom = min(gray.shape[0], int((rows[-1] + 1 + margin) * scale))
+    left = max(0, int((columns[0] - margin) * scale))
+    right = min(gray.shape[1], int((columns[-1] + 1 + margin) * scale))
+    closer = clean_ink(gray[top:bottom, left:right], rejoin=True)
+    return ink if closer is None else closer
 
 
 # Several digits -----------------------------------------------------------------

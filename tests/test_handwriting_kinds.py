@@ -1,0 +1,150 @@
+"""Pens and paper that MNIST never saw: thick markers, broken strokes, small digits on big
+canvases, and the benchmark's generator of every kind of picture people make.
+
+The pictures are drawn here with PIL (a round pen of a known width) or made by
+`benchmarks/handwriting.py` from real MNIST digits, and go through `prepare_digit`
+as `predict` and the drawing page send them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from scipy import ndimage
+
+from mnist_cnn.decoding import decode_image
+from mnist_cnn.preprocess import (
+    MNIST_STROKE_WIDTH,
+    THICK_STROKE_WIDTH,
+    THIN_STROKE_WIDTH,
+    clean_ink,
+    prepare_digit,
+    stroke_width,
+)
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def handwriting():
+    """benchmarks/handwriting.py as a module (benchmarks are programs, not a package)."""
+    sys.path.insert(0, str(BENCHMARKS))  # for its `from machine import describe`
+    try:
+        spec = importlib.util.spec_from_file_location("handwriting", BENCHMARKS / "handwriting.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def drawn(strokes: list[list[tuple[float, float]]], size: int = 400, pen: int = 8) -> np.ndarray:
+    """Dark strokes on white paper, a round pen ``pen`` px wide, as (H, W) gray in [0, 1]."""
+    image = Image.new("L", (size, size), 255)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line(stroke, fill=0, width=pen, joint="curve")
+        for x, y in (stroke[0], stroke[-1]):  # round ends, as a felt-tip leaves them
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=0)
+    return np.asarray(image, dtype=np.float32) / 255
+
+
+def seven(top: float, left: float, height: float) -> list[tuple[float, float]]:
+    return [(left, top), (left + 0.6 * height, top), (left + 0.2 * height, top + height)]
+
+
+def width_of(image: np.ndarray) -> float:
+    return stroke_width(image.astype(np.float32) / 255)
+
+
+def pieces_of(image: np.ndarray) -> int:
+    return ndimage.label(image > 127, structure=np.ones((3, 3)))[1]
+
+
+@pytest.mark.parametrize("pen", [60, 80, 100])
+def test_a_thick_marker_one_stays_a_thin_bar(pen):
+    # A vertical 1, 200 px long plus its round ends, with a felt-tip 20-33% of its height:
+    # before thinning it filled a third of the 20 px box and read as a 0 or an 8.
+    gray = drawn([[(200, 100), (200, 300)]], pen=pen)
+    image = prepare_digit(gray).image
+    columns = np.flatnonzero(image.max(axis=0) > 127)
+    assert columns[-1] - columns[0] + 1 <= 5  # MNIST's 1s are 2-4 px wide
+    assert THIN_STROKE_WIDTH <= width_of(image) <= THICK_STROKE_WIDTH  # MNIST's range
+
+
+def test_a_thick_marker_seven_is_thinned_to_mnists_width():
+    # A felt-tip a third of the 7's height: 5.2 px at 28x28 left alone, wider than 99% of
+    # MNIST's digits.
+    image = prepare_digit(drawn([seven(60, 80, 280)], pen=100)).image
+    assert abs(width_of(image) - MNIST_STROKE_WIDTH) <= 0.5
+    assert pieces_of(image) == 1  # thinning never cuts the digit
+
+
+def test_widths_mnist_already_has_are_left_alone():
+    # A 7 whose pen is 3.5 px at 28x28 is within MNIST's range: neither thinned nor thickened.
+    gray = drawn([seven(60, 80, 280)], pen=round(3.5 * 280 / 20))
+    image = prepare_digit(gray).image
+    assert 3.0 <= width_of(image) <= THICK_STROKE_WIDTH
+
+
+def test_a_broken_thin_seven_becomes_one_stroke():
+    # A thin pen that skipped: the bar and the diagonal each have a gap of two pens.
+    pen = 6
+    strokes = [
+        [(80, 60), (150, 60)],
+        [(162, 60), (248, 60)],  # the gap in the bar
+        [(248, 60), (200, 150)],
+        [(194, 162), (136, 300)],  # the gap in the diagonal
+    ]
+    gray = drawn(strokes, pen=pen)
+    assert ndimage.label(gray < 0.5, structure=np.ones((3, 3)))[1] == 3  # broken as drawn
+    # Joined in the ink before it is cropped (thickening in the 28x28 would join it too).
+    joined = clean_ink(gray, rejoin=True)
+    assert ndimage.label(joined > 0.5, structure=np.ones((3, 3)))[1] == 1
+    assert ndimage.label(clean_ink(gray) > 0.5, structure=np.ones((3, 3)))[1] == 3
+    assert pieces_of(prepare_digit(gray).image) == 1
+
+
+def test_rejoining_leaves_a_four_open():
+    # A 4 drawn in one stroke with its top open by three pens: only gaps between pieces are
+    # closed, never a bay inside one piece.
+    strokes = [[(120, 60), (80, 220), (300, 220)], [(200, 120), (200, 340)]]
+    image = prepare_digit(drawn(strokes, pen=10)).image
+    top_rows = image[: np.flatnonzero(image.max(axis=1) > 127)[0] + 6]
+    assert pieces_of(top_rows) == 2  # the two arms stay apart at the top
+
+
+@pytest.mark.parametrize("canvas, height, pen", [(1200, 110, 3), (1000, 90, 2)])
+def test_a_small_digit_on_a_big_canvas_is_read_from_its_own_detail(canvas, height, pen):
+    # A 7 a tenth of a big photo, drawn with a ballpoint: at the 320 px that cleaning
+    # works at, the pen is under a pixel; the picture is decoded at more than that.
+    small = drawn([seven(canvas * 0.6, canvas * 0.3, height)], size=canvas, pen=pen)
+    large = drawn([seven(60, 80, 280)], size=400, pen=round(pen * 280 / height))
+    from_small, from_large = prepare_digit(small).image, prepare_digit(large).image
+    assert pieces_of(from_small) == 1
+    assert np.abs(from_small.astype(int) - from_large.astype(int)).mean() < 15
+
+
+@pytest.mark.slow
+def test_the_benchmark_draws_every_kind(handwriting, mnist):
+    digits = mnist.test_images[:1]
+    for kind in handwriting.KINDS:
+        pictures = handwriting.render_kind(digits, kind, seed=7)
+        assert len(pictures) == len(digits)
+        for data, picture_format in pictures:
+            assert picture_format in ("png", "jpeg")
+            gray = decode_image(data, kind)
+            assert min(gray.shape) >= 100
+            assert prepare_digit(gray).image is not None, kind
+
+
+def test_the_benchmark_draws_the_same_pictures_for_a_seed(handwriting, mnist):
+    digits = mnist.test_images[:1]
+    first = handwriting.render_kind(digits, "JPEG", 3)
+    assert first == handwriting.render_kind(digits, "JPEG", 3)
+    assert first != handwriting.render_kind(digits, "JPEG", 4)
