@@ -415,3 +415,18 @@ def test_completion_without_shtab_is_one_line(monkeypatch, capsys):
         "error: shell completion needs the shtab package (not installed): "
         "pip install 'mnist-cnn[completion]'\n"
     )
+
+
+def test_main_in_process_leaves_logging_as_it_found_it(tmp_path, caplog):
+    """A notebook or a test calls main and goes on: its log records must still reach it."""
+    import logging
+
+    from mnist_cnn.cli import main
+
+    package_logger = logging.getLogger("mnist_cnn")
+    before = (package_logger.level, package_logger.propagate, list(package_logger.handlers))
+    assert main(["-q", "data", "--data", str(tmp_path / "absent.npz")]) == 2
+    assert (package_logger.level, package_logger.propagate, package_logger.handlers) == before
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("mnist_cnn.serve").info("still heard")
+    assert "still heard" in caplog.text

@@ -39,7 +39,7 @@ from mnist_cnn.cli import (
 )
 from mnist_cnn.cli.common import (
     add_verbosity_options,
-    configure_logging,
+    logging_configured,
     print_error,
     quiet_tensorflow,
 )
@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    configure_logging(arguments.verbosity)
+    with logging_configured(arguments.verbosity):
+        return _run(arguments)
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    """The command, with every failure turned into one line and its exit code."""
     logger.debug("mnist-cnn %s on Python %s", _version(), sys.version.split()[0])
     # Before any command: whatever path imports TensorFlow, its start-up notices stay hidden.
     quiet_tensorflow()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.abc
 import importlib.machinery
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,25 +62,27 @@ class _StderrHandler(logging.StreamHandler):
         pass  # always the current sys.stderr
 
 
-_cli_handler: logging.Handler | None = None
+@contextlib.contextmanager
+def logging_configured(verbosity: str) -> Iterator[None]:
+    """While a command runs, show the ``mnist_cnn`` logger on stderr at ``verbosity``'s level.
 
-
-def configure_logging(verbosity: str) -> None:
-    """Show the ``mnist_cnn`` logger on stderr at the level ``verbosity`` names.
-
-    Called once per ``main``; a second call (tests call ``main`` many times in
-    one process) replaces the first one's handler rather than adding another.
+    Restored afterwards: ``main`` called in a process that goes on (a notebook,
+    a test) leaves that process's logging as it found it.
     """
-    global _cli_handler
     logger = logging.getLogger(LOGGER_NAME)
-    if _cli_handler is not None:
-        logger.removeHandler(_cli_handler)
-    _cli_handler = _StderrHandler()
-    _cli_handler.setFormatter(_LogFormatter("%(message)s"))
-    logger.addHandler(_cli_handler)
+    level, propagate = logger.level, logger.propagate
+    handler = _StderrHandler()
+    handler.setFormatter(_LogFormatter("%(message)s"))
+    logger.addHandler(handler)
     logger.setLevel(VERBOSITY_LEVELS[verbosity])
     # The CLI's handler shows the records; the root logger's (if any) would repeat them.
     logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def showing(level: int) -> bool:
