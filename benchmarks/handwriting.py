@@ -432,7 +432,7 @@ def main() -> None:
         "(default: runs/latest)",
     )
     parser.add_argument(
-        "--count", type=int, default=400, help="digits, each drawn as every kind (default: 400)"
+        "--count", type=int, default=300, help="digits, each drawn as every kind (default: 300)"
     )
     parser.add_argument(
         "--numbers", type=int, default=200, help="three-digit strips (default: 200)"

@@ -151,6 +151,24 @@ def test_a_frame_drawn_around_the_digit_is_not_read(mnist, classifier, pen):
     assert read(classifier, boxed) == labels_of(mnist, FIRST_OF_EACH_CLASS)
 
 
+def touching_frame(gray: np.ndarray, pen: int) -> np.ndarray:
+    """A frame whose inner edge runs along the ink's box, so it touches the digit."""
+    rows = np.flatnonzero((gray < 0.5).any(axis=1))
+    columns = np.flatnonzero((gray < 0.5).any(axis=0))
+    page = Image.fromarray((gray * 255).astype(np.uint8))
+    box = (columns[0] - pen, rows[0] - pen, columns[-1] + pen, rows[-1] + pen)
+    ImageDraw.Draw(page).rectangle(box, outline=0, width=pen)
+    return np.asarray(page, dtype=np.float32) / 255
+
+
+@pytest.mark.parametrize("pen", [6, PEN // 2], ids=["thin-pen", "half-pen"])
+def test_a_frame_that_touches_the_digit_is_not_read(mnist, classifier, pen):
+    # The frame and the digit are one blob: its sides go, the digit stays.
+    plain = [on_paper(mnist.test_images[index], height=0.6) for index in FIRST_OF_EACH_CLASS]
+    boxed = [touching_frame(gray, pen) for gray in plain]
+    assert read(classifier, boxed) == labels_of(mnist, FIRST_OF_EACH_CLASS)
+
+
 # (d) The edge of the sheet in a photo ------------------------------------------------
 
 

@@ -75,6 +75,14 @@ FRAME_HOLE_RATIO = 2.0  # a frame's hole is many times its own ink; a 0's is abo
 # A frame is drawn square-cornered: ink within this share of its box's size from each corner.
 # An ellipse (a 0) leaves about 29% of each side empty at its corners.
 FRAME_CORNER_FRACTION = 0.12
+# A frame the digit touches: its sides are rows and columns inked across this share
+# of the blob's box, no thicker than this share of the box, around at least this
+# much other ink (a share of the sides' ink) in a box at least this many pixels.
+FRAME_SIDE_COVER = 0.8
+FRAME_MAX_PEN = 0.15
+FRAME_DIGIT_SHARE = 0.2
+FRAME_MIN_SIDE = 12
+FRAME_STRAY_LINES = 2  # rows or columns of stray ink a frame's box may start with
 
 
 @dataclass(frozen=True)
@@ -345,7 +353,7 @@ def _frame_pixels(mask: np.ndarray) -> np.ndarray:
 
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     frames = np.zeros_like(mask)
-    if count <= 1:
+    if count == 0:
         return frames
     sizes = np.bincount(labels.ravel())[1:]
     for index, box in enumerate(ndimage.find_objects(labels)):
@@ -354,12 +362,60 @@ def _frame_pixels(mask: np.ndarray) -> np.ndarray:
             continue  # a speck of paper grain, not a frame: skip its hole filling
         ring = labels[box] == index + 1
         hole = ndimage.binary_fill_holes(ring) & ~ring
-        if hole.sum() < FRAME_HOLE_RATIO * area:
-            continue
-        held = int((mask[box] & hole).sum())
-        if held >= MIN_COMPONENT_FRACTION * area and _has_corners(ring):
-            frames[box] |= ring
+        if hole.sum() >= FRAME_HOLE_RATIO * area:
+            held = int((mask[box] & hole).sum())
+            if held >= MIN_COMPONENT_FRACTION * area and _has_corners(ring):
+                frames[box] |= ring
+                continue
+        frames[box] |= _touching_frame(ring)
     return frames
+
+
+def _touching_frame(blob: np.ndarray) -> np.ndarray:
+    """The sides of a frame that the digit inside it touches (so they are one blob).
+
+    A frame's four sides are rows and columns inked across nearly all of the
+    blob's box, at its four edges; what is left once they are taken away must
+    be a digit's worth of ink, not the stray pixels a boxy 0 or a filled square
+    would leave. Returns the sides' pixels, or none.
+    """
+    nothing = np.zeros_like(blob)
+    height, width = blob.shape
+    if min(height, width) < FRAME_MIN_SIDE:
+        return nothing
+    rows = blob.mean(axis=1) >= FRAME_SIDE_COVER
+    columns = blob.mean(axis=0) >= FRAME_SIDE_COVER
+    sides = [_run_from_start(rows), _run_from_start(rows[::-1])]
+    sides += [_run_from_start(columns), _run_from_start(columns[::-1])]
+    # The four sides are drawn with one pen: the thinnest side is its width. A side
+    # that looks thicker has a stroke of the digit lying along it (a 2's base), kept.
+    pen = min(sides)
+    if pen == 0 or pen > FRAME_MAX_PEN * min(height, width):
+        return nothing
+    width_taken = pen + 1  # one pixel more: a drawn side's edge is blurred
+    band = np.zeros_like(blob)
+    band[:width_taken] = band[-width_taken:] = True
+    band[:, :width_taken] = band[:, -width_taken:] = True
+    band &= blob
+    inside = blob & ~band
+    if inside.sum() < FRAME_DIGIT_SHARE * band.sum():
+        return nothing
+    return band
+
+
+def _run_from_start(flags: np.ndarray) -> int:
+    """How far ``flags`` run true from the start, over up to FRAME_STRAY_LINES false first.
+
+    A stray pixel of the digit or of blur can stick out past a frame's side and
+    start the box a row or two early; those rows count as the side's.
+    """
+    first = next(
+        (index for index in range(FRAME_STRAY_LINES + 1) if flags[index : index + 1].any()), None
+    )
+    if first is None:
+        return 0
+    false = np.flatnonzero(~flags[first:])
+    return first + (int(false[0]) if len(false) else len(flags) - first)
 
 
 def _has_corners(ring: np.ndarray) -> bool:
