@@ -169,6 +169,17 @@ def test_a_frame_that_touches_the_digit_is_not_read(mnist, classifier, pen):
     assert read(classifier, boxed) == labels_of(mnist, FIRST_OF_EACH_CLASS)
 
 
+@pytest.mark.parametrize("size", [16, 40, 120])
+def test_round_digits_in_a_small_box_are_never_taken_for_a_touching_frame(mnist, size):
+    # In a strip of digits (--multi) each digit is its own blob, often small and
+    # dense, so its rows and columns cover most of its box: only square corners
+    # tell a frame from it.
+    for index in (61, 7, 11, 3, 18):  # an 8, a 9, a 6, a 0, a 3
+        digit = Image.fromarray(mnist.test_images[index]).resize((size, size))
+        blob = np.asarray(digit) > 100
+        assert not preprocess._touching_frame(blob).any(), index
+
+
 # (d) The edge of the sheet in a photo ------------------------------------------------
 
 

@@ -392,6 +392,11 @@ def _touching_frame(blob: np.ndarray) -> np.ndarray:
     pen = min(sides)
     if pen == 0 or pen > FRAME_MAX_PEN * min(height, width):
         return nothing
+    # Drawn frames have square corners, inked pen by pen; the round tops and
+    # bottoms of a small 8 or 9 (in a strip of digits) leave theirs empty.
+    corners = (blob[:pen, :pen], blob[:pen, -pen:], blob[-pen:, :pen], blob[-pen:, -pen:])
+    if min(corner.mean() for corner in corners) < FRAME_SIDE_COVER:
+        return nothing
     width_taken = pen + 1  # one pixel more: a drawn side's edge is blurred
     band = np.zeros_like(blob)
     band[:width_taken] = band[-width_taken:] = True
