@@ -127,8 +127,8 @@ def main() -> None:
         from mnist_cnn.run_folder import RunFolder
 
         run = RunFolder(arguments.model)
-        detector_model = open_keras_file(run.detector_file)
-        stored_settings = json.loads(run.detector_settings_file.read_text(encoding="utf-8"))
+        detector_model = open_keras_file(run.detector.keras)
+        stored_settings = json.loads(run.detector.settings.read_text(encoding="utf-8"))
         learned_validation = stored_settings["validation"]
     else:
         probabilities = keras_probability_function(model, compiled=True)

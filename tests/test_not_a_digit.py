@@ -183,7 +183,7 @@ def test_a_damaged_detector_settings_file_is_one_line(tmp_path, contents, messag
     from mnist_cnn.run_folder import RunFolder
 
     run = RunFolder(tmp_path)
-    run.detector_settings_file.write_text(contents, encoding="utf-8")
+    run.detector.settings.write_text(contents, encoding="utf-8")
     with pytest.raises(MnistCnnError, match=re.escape(message)):
         load_detector(run.path)
 

@@ -25,6 +25,7 @@ from mnist_cnn.preprocess import INPUT_SHAPE
 from mnist_cnn.rejection import (
     DIGIT_CLASS_NAMES,
     PACKAGED_DETECTOR,
+    DetectorFiles,
     DigitDetector,
     digit_network,
     read_settings,
@@ -339,27 +340,21 @@ def load_detector(
 
     path = Path(run_or_model)
     run = RunFolder(path if path.is_dir() else path.parent)
-    if run.detector_settings_file.exists():
-        return _detector_from(
-            run.detector_settings_file, run.detector_file, run.detector_onnx_file, engine
-        )
+    if run.detector.settings.exists():
+        return _detector_from(run.detector, engine)
     if tuple(class_names) != DIGIT_CLASS_NAMES or not PACKAGED_DETECTOR.settings.exists():
         return None
-    return _detector_from(
-        PACKAGED_DETECTOR.settings, PACKAGED_DETECTOR.keras, PACKAGED_DETECTOR.onnx, engine
-    )
+    return _detector_from(PACKAGED_DETECTOR, engine)
 
 
-def _detector_from(
-    settings_file: Path, keras_file: Path, onnx_file: Path, engine: str
-) -> DigitDetector | None:
-    threshold, uses_confidence = read_settings(settings_file)
+def _detector_from(files: DetectorFiles, engine: str) -> DigitDetector | None:
+    threshold, uses_confidence = read_settings(files.settings)
     if engine == "onnx":
-        if not onnx_file.exists():
+        if not files.onnx.exists():
             return None
-        network = load_onnx_classifier(onnx_file).probabilities
+        network = load_onnx_classifier(files.onnx).probabilities
     else:
-        model = open_keras_file(keras_file, failure="not a loadable detector")
+        model = open_keras_file(files.keras, failure="not a loadable detector")
         network = keras_probability_function(model, compiled=True)
     return DigitDetector("learned", threshold, digit_network(network), uses_confidence)
 

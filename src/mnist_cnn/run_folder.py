@@ -52,6 +52,7 @@ from mnist_cnn.atomic_files import (
 )
 from mnist_cnn.config import TrainConfig
 from mnist_cnn.errors import MnistCnnError
+from mnist_cnn.rejection import DetectorFiles
 
 if TYPE_CHECKING:
     from mnist_cnn.checkpoints import Checkpoints
@@ -125,18 +126,10 @@ class RunFolder:
         return self.path / "model.onnx"
 
     @property
-    def detector_file(self) -> Path:
-        """The learned "not a digit" detector (``rejection``), when the run has one."""
-        return self.path / "not_a_digit.keras"
-
-    @property
-    def detector_onnx_file(self) -> Path:
-        return self.path / "not_a_digit.onnx"
-
-    @property
-    def detector_settings_file(self) -> Path:
-        """Its threshold and validation figures; the detector is used only when this exists."""
-        return self.path / "not_a_digit.json"
+    def detector(self) -> DetectorFiles:
+        """The run's own "not a digit" detector (``rejection``), used only once its settings
+        file exists; without one the run uses the packaged detector."""
+        return DetectorFiles(self.path)
 
     @property
     def saved_model_folder(self) -> Path:

@@ -74,7 +74,7 @@ def command_not_a_digit(arguments: argparse.Namespace) -> int:
         if not arguments.run.is_dir():
             raise MnistCnnError(f"{arguments.run}: not a run folder")
         run = RunFolder(arguments.run)
-        files = DetectorFiles(run.path)
+        files = run.detector
         _require_digit_classes(run)
     # The other counts keep the defaults' proportions: a tenth of the digits also
     # redrawn with a pen, validation sets about a sixth of the training ones.
