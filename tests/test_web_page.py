@@ -38,9 +38,11 @@ def server(trained_run, tmp_path_factory):
     assert '"GET /api/health HTTP/1.1" 200' in text
 
 
-def _serve(trained_run, port, log):
+def _serve(trained_run, port, log, *options):
+    """``mnist-cnn serve`` on ``port`` with ``options``: yields its URL once it answers."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_cnn", "serve", str(trained_run.run_dir), "--port", str(port)],
+        [sys.executable, "-m", "mnist_cnn", "serve", str(trained_run.run_dir), "--port", str(port),
+         *options],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

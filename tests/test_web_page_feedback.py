@@ -6,18 +6,12 @@ buttons send is checked in the feedback database itself.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from mnist_cnn.feedback import NOT_A_DIGIT, FeedbackStore, database_path
 from tests.test_web_page import (  # noqa: F401  (fixtures and helpers shared with the page tests)
     SEVEN,
+    _serve,
     browser,
     draw,
     free_port,
@@ -37,24 +31,9 @@ def feedback_server(trained_run, tmp_path_factory):
     port = free_port()
     log_path = data_dir.parent / "feedback-server.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mnist_cnn", "serve", str(trained_run.run_dir),
-             "--port", str(port), "--data-dir", str(data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/health", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None, log_path.read_text()[-2000:]
-                assert time.monotonic() < deadline, "the server did not start within 90 s"
-                time.sleep(0.3)
-        yield url, data_dir
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        serving = _serve(trained_run, port, log, "--data-dir", str(data_dir))
+        yield next(serving), data_dir
+        next(serving, None)  # Ctrl-C, and a clean exit
     assert f"feedback is kept in {database_path(data_dir)}" in log_path.read_text()
 
 
