@@ -398,8 +398,3 @@ def read_settings(settings_file: str | os.PathLike[str]) -> tuple[float, bool]:
     if not isinstance(uses_confidence, bool):
         raise MnistCnnError(f"{settings_file}: uses_confidence must be true or false")
     return threshold, uses_confidence
-
-
-def read_threshold(settings_file: str | os.PathLike[str]) -> float:
-    """The threshold stored in ``not_a_digit.json``; a damaged file is one line."""
-    return read_settings(settings_file)[0]
