@@ -5,6 +5,8 @@ PYTHON ?= python3
 # Overridable, to try the whole set-up in a fresh place: make setup VENV=/tmp/venv
 VENV ?= .venv
 BIN := $(VENV)/bin
+TORCH_VENV ?= .venv-torch
+TORCH_VERSION := 2.13.0
 SETUP_STAMP := $(VENV)/.setup-complete
 BROWSER_STAMP := $(VENV)/.browser-complete
 # The Keras backend (TensorFlow's CPU build) and every feature's extra; the exact
@@ -56,14 +58,21 @@ test-fast: setup
 
 # Benchmarks print tables and write benchmarks/results/*.json. The last four
 # measure runs/latest (trained with the default preset if there is none).
-bench: setup
-	$(BIN)/python benchmarks/time_to_accuracy.py
+bench: setup $(TORCH_VENV)/bin/python
+	$(BIN)/python benchmarks/time_to_accuracy.py --peer-python $(TORCH_VENV)/bin/python
 	test -e runs/latest/model.keras || $(BIN)/mnist-cnn train
 	test -e runs/latest/model.onnx || $(BIN)/mnist-cnn export
 	$(BIN)/python benchmarks/inference.py
 	$(BIN)/python benchmarks/handwriting.py
 	$(BIN)/python benchmarks/load_test.py --engine keras
 	$(BIN)/python benchmarks/load_test.py --engine onnx
+
+# The plain-PyTorch peer row runs in its own environment, so that the project's
+# own never holds two frameworks. torch 2.13.0 is the CPU build where the machine
+# keeps that wheel on disk; elsewhere PyPI's Linux build of it pulls in CUDA (GBs).
+$(TORCH_VENV)/bin/python:
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION) "numpy>=1.26,<3"
 
 bench-quick: setup
 	$(BIN)/python benchmarks/time_to_accuracy.py --quick

@@ -201,6 +201,8 @@ def train(
     checkpoints, announced through ``log``) and returned as one averaging model.
     With ``config.test_time_views`` > 1 the returned model also averages over
     shifted copies of each image (the checkpoints keep the bare networks).
+    A callback that sets ``model.stop_training`` (``EarlyStopping``, say) ends
+    the run after that epoch.
     """
     if config.ensemble == 1:
         result = _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
@@ -306,6 +308,10 @@ def _train_one(
         history.extend(recorder.rows)
         if checkpoints is not None:
             checkpoints.save(model, epoch + 1, history)
+        # A callback (keras.callbacks.EarlyStopping, say) asked to stop: each fit
+        # covers one epoch, so its own check would only end that one.
+        if model.stop_training:
+            break
     return TrainResult(
         model=model,
         history=history,
