@@ -18,6 +18,9 @@ from mnist_cnn.models import (
     compile_model,
     ensemble_model,
     forward_flops_per_image,
+    in_float32,
+    native_bfloat16,
+    resolve_precision,
 )
 from mnist_cnn.run_folder import save_model
 
@@ -131,3 +134,34 @@ def test_view_averaged_ensemble_saves_loads_and_counts_every_pass(tmp_path):
         average_over_shifts(ensemble, 3)
     with pytest.raises(MnistCnnError, match="test_time_views must be one of 1, 5, 9, got 2"):
         preset_config("best", test_time_views=2)
+
+
+def test_bfloat16_trains_in_bfloat16_and_hands_back_the_same_net_in_float32():
+    config = dataclasses.replace(PRESETS["fast"], precision="bfloat16")
+    model = compile_model(build_model(config), config, steps_per_epoch=2)
+    policies = [layer.dtype_policy.name for layer in model.layers]
+    # The body computes in bfloat16 with float32 weights; the softmax stays float32.
+    assert policies[:-1] == ["mixed_bfloat16"] * (len(policies) - 1)
+    assert policies[-1] == "float32"
+    assert all(weight.dtype == np.float32 for weight in model.get_weights())
+    images = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    model.fit(images, np.arange(8) % 10, batch_size=4, epochs=1, verbose=0)
+
+    served = in_float32(model)
+    assert {layer.dtype_policy.name for layer in served.layers} == {"float32"}
+    for trained, copied in zip(model.get_weights(), served.get_weights(), strict=True):
+        np.testing.assert_array_equal(trained, copied)
+    # Same weights, finer arithmetic: the probabilities agree to bfloat16's rounding.
+    np.testing.assert_allclose(served(images).numpy(), model(images).numpy(), atol=0.02)
+    assert in_float32(served) is served  # nothing to do for a float32 net
+    # The global policy is left as it was for whatever the caller builds next.
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it():
+    resolved = resolve_precision(PRESETS["fast"])
+    assert PRESETS["fast"].precision == "auto"
+    assert resolved.precision == ("bfloat16" if native_bfloat16() else "float32")
+    assert resolve_precision(PRESETS["tutorial"]).precision == "float32"  # asked for, kept
+    with pytest.raises(MnistCnnError, match="precision must be one of auto, float32, bfloat16"):
+        preset_config("fast", precision="half")

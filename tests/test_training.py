@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -232,3 +233,25 @@ def test_test_time_views_wrap_the_trained_net_and_the_kept_best_checkpoint(mnist
         kept(images).numpy(), average_over_shifts(best, 5)(images).numpy(), atol=1e-6
     )
     assert best_network.count_params() == best.count_params()
+
+
+def test_a_callback_that_asks_to_stop_ends_the_run_after_that_epoch(mnist):
+    class StopAfterFirst(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    config = preset_config("fast", limit=600, validation_split=0.5, epochs=3, precision="float32")
+    result = train(config, mnist, callbacks=[StopAfterFirst()])
+    assert [row["epoch"] for row in result.history] == [1]
+
+
+def test_a_run_names_the_precision_it_trained_in_and_keeps_float32_models(trained_run):
+    from mnist_cnn.engines import load_model
+    from mnist_cnn.models import native_bfloat16
+    from mnist_cnn.run_folder import RunFolder
+
+    run = RunFolder(trained_run.run_dir)
+    # The fast preset asks for "auto": the run folder says what that meant here.
+    assert run.read_train_config().precision == ("bfloat16" if native_bfloat16() else "float32")
+    model = load_model(run.model_file)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mnist_cnn.config import TrainConfig, check_test_time_views
+from mnist_cnn.config import Precision, TrainConfig, check_test_time_views
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.preprocess import INPUT_SHAPE
 
@@ -33,11 +36,83 @@ def build_model(config: TrainConfig, num_classes: int = 10, name: str | None = N
         raise MnistCnnError(
             f"unknown architecture {config.architecture!r}; choose from {', '.join(builders)}"
         )
-    body = builders[config.architecture](layers)
+    # Layers take the global dtype policy when they are made: set it for this net only.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy(config.precision))
+    try:
+        body = builders[config.architecture](layers)
+    finally:
+        keras.config.set_dtype_policy(previous)
     return keras.Sequential(
-        [keras.Input(shape=INPUT_SHAPE), *body, layers.Dense(num_classes, activation="softmax")],
+        [
+            keras.Input(shape=INPUT_SHAPE),
+            *body,
+            # Softmax in float32 whatever the body computes in: bfloat16's 8-bit mantissa
+            # would round probabilities near 1 and make the loss coarse.
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
+        ],
         name=name or f"mnist_cnn_{config.architecture}",
     )
+
+
+@functools.cache
+def native_bfloat16() -> bool:
+    """Whether training here gets bfloat16 arithmetic from the hardware, and so gains by it.
+
+    True for TensorFlow on a CPU with AVX512-BF16 or AMX-BF16, where oneDNN runs
+    bfloat16 convolutions natively (measured: README, "Presets and speed"). False
+    elsewhere: other CPUs emulate bfloat16 (slower than float32), and bfloat16 on
+    GPUs and on the JAX and PyTorch backends has not been measured here.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return False
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()  # not Linux, or not readable: assume none
+
+
+def resolve_precision(config: TrainConfig) -> TrainConfig:
+    """``config`` with ``precision="auto"`` replaced by what this machine will use."""
+    if config.precision != "auto":
+        return config
+    return dataclasses.replace(config, precision="bfloat16" if native_bfloat16() else "float32")
+
+
+def dtype_policy(precision: Precision) -> str:
+    """The Keras dtype policy that trains at ``precision`` (weights stay float32)."""
+    if precision == "auto":
+        precision = "bfloat16" if native_bfloat16() else "float32"
+    return "mixed_bfloat16" if precision == "bfloat16" else "float32"
+
+
+def in_float32(network: keras.Model) -> keras.Model:
+    """``network`` itself if it computes in float32; else a float32 copy with its weights.
+
+    A net trained in bfloat16 is saved and served in float32: the same weights,
+    predictions on any CPU (emulated bfloat16 is slow) and plain ONNX export.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in network.layers):
+        return network
+    config = network.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float32"
+    copy = network.__class__.from_config(config)
+    copy.set_weights(network.get_weights())
+    return copy
 
 
 def ensemble_model(members: list[keras.Model]) -> keras.Model:

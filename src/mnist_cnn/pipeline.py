@@ -22,7 +22,13 @@ from mnist_cnn.config import TrainConfig
 from mnist_cnn.data import Dataset, load_mnist
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import EVALUATION_BATCH, Analysis, analyse, evaluate
-from mnist_cnn.models import average_over_shifts, count_parameters, ensemble_model
+from mnist_cnn.models import (
+    average_over_shifts,
+    count_parameters,
+    ensemble_model,
+    in_float32,
+    resolve_precision,
+)
 from mnist_cnn.run_folder import RunFolder
 
 if TYPE_CHECKING:
@@ -84,6 +90,7 @@ def train_run(
 
     if keep not in KEEP_CHOICES:
         raise MnistCnnError(f"keep must be best or last, got {keep!r}")
+    config = resolve_precision(config)  # config.json names the arithmetic the run used
     with RunFolder(run_dir).owned(resume=resume) as run:
         if not resume:
             run.write_config(config, describe_data(dataset, data_path), keep)
@@ -136,12 +143,16 @@ def _best_model(run: RunFolder, config: TrainConfig) -> keras.Model:
     """The run's model rebuilt from each network's best validation epoch."""
     from mnist_cnn.engines import load_model
 
+    # Checkpoints hold the nets as they trained, maybe in bfloat16; the run keeps float32.
     if config.ensemble == 1:
-        network = load_model(run.best_model_file)
+        network = in_float32(load_model(run.best_model_file))
     else:
         # Each member is kept at its own best epoch, as a lone model would be.
         network = ensemble_model(
-            [load_model(member.run.best_model_file) for member in run.checkpoints.members()]
+            [
+                in_float32(load_model(member.run.best_model_file))
+                for member in run.checkpoints.members()
+            ]
         )
     return average_over_shifts(network, config.test_time_views)
 

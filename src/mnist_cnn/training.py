@@ -30,6 +30,8 @@ from mnist_cnn.models import (
     build_model,
     compile_model,
     ensemble_model,
+    in_float32,
+    resolve_precision,
     steps_per_epoch,
 )
 from mnist_cnn.preprocess import to_model_input
@@ -202,8 +204,10 @@ def train(
     With ``config.test_time_views`` > 1 the returned model also averages over
     shifted copies of each image (the checkpoints keep the bare networks).
     A callback that sets ``model.stop_training`` (``EarlyStopping``, say) ends
-    the run after that epoch.
+    the run after that epoch. ``config.precision`` "auto" is resolved here
+    (``models.resolve_precision``); a net trained in bfloat16 is returned in float32.
     """
+    config = resolve_precision(config)
     if config.ensemble == 1:
         result = _train_one(config, dataset, checkpoints, resume, callbacks, verbose)
     else:
@@ -313,7 +317,7 @@ def _train_one(
         if model.stop_training:
             break
     return TrainResult(
-        model=model,
+        model=in_float32(model),
         history=history,
         train_seconds=float(sum(row["seconds"] for row in history)),
         resumed_from_epoch=resumed_from,
