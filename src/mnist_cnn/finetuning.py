@@ -49,19 +49,25 @@ class FinetuneConfig:
     (``benchmarks/tune_finetune.py``, ``benchmarks/results/tune_finetune.json``).
     """
 
-    # The sweep (lr 1e-4/3e-4/1e-3 x replay 5/10/20 x 3/5 epochs, 2 seeds) kept MNIST's
-    # validation accuracy within 0.05 points only at 1e-4; of those, 5 epochs with replay 10
-    # left the fewest errors on held-out pictures of the quirks (4.2%, from 19.7%;
-    # benchmarks/results/tune_finetune.json), and distilled replay 3.5% (tune_finetune-distill).
+    # The first sweep (lr 1e-4/3e-4/1e-3 x replay 5/10/20 x 3/5 epochs, 2 seeds) kept MNIST's
+    # validation accuracy within 0.05 points only at 1e-4 (benchmarks/results/tune_finetune.json,
+    # then tune_finetune-distill.json for distilled replay). After the preprocessing changed,
+    # that recipe dropped 0.06 points, and the same rule over a second sweep
+    # (tune_finetune-margin.json) took half the step size and twice the replay: 0.04 points,
+    # quirk error 11.7% -> 0.8% on held-out pictures.
     epochs: int = 5  # passes over the training corrections, each with fresh replayed images
-    learning_rate: float = 1e-4  # Adam, constant; 3e-4 learnt more but cost 0.065+ points
-    replay_ratio: float = 10.0  # MNIST training images mixed in per training correction
+    learning_rate: float = 5e-5  # Adam, constant; 3e-4 learnt more but cost 0.065+ points
+    replay_ratio: float = 20.0  # MNIST training images mixed in per training correction
     holdout_fraction: float = 0.2  # share of the corrections held out to measure the effect
     batch_size: int = 32  # images per step: corrections and replay shuffled together
     # Replayed images are learnt with the source model's own probabilities as targets rather
     # than their labels (Learning without Forgetting, Li and Hoiem 2016): the model is held to
     # what it answered, its doubts included, not only to the right class.
     distill_replay: bool = True
+    # The returned weights: source + tuned_weight x (fine-tuned - source). Below 1 this is
+    # WiSE-FT (Wortsman et al. 2022): the average of the two models keeps more of what the
+    # source knew than the fine-tuned end point, for part of what the fine-tuning learnt.
+    tuned_weight: float = 1.0
     seed: int = 0  # the hold-out, the replayed images, the shuffles and Keras's own randomness
     # The guard: a drop in validation accuracy above this (0.05 points) is reported.
     max_validation_drop: float = 0.0005
@@ -83,6 +89,8 @@ class FinetuneConfig:
             raise ConfigError("holdout", f"must be in [0, 1), got {self.holdout_fraction}")
         if self.batch_size < 1:
             raise ConfigError("batch_size", f"must be at least 1, got {self.batch_size}")
+        if not 0.0 < self.tuned_weight <= 1.0:
+            raise ConfigError("tuned_weight", f"must be in (0, 1], got {self.tuned_weight}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -123,7 +131,9 @@ class FinetuneResult:
     @property
     def guard_passed(self) -> bool:
         """MNIST's validation accuracy fell by no more than the allowed drop."""
-        return self.validation_drop <= self.max_validation_drop
+        # Accuracies are counts over N images: 0.9917 - 0.9912 is 5.000000000000056e-4 in
+        # floating point, and 5 images of 10k must pass a 0.05-point guard.
+        return self.validation_drop <= self.max_validation_drop + 1e-9
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +233,13 @@ def finetune(
             verbose=verbose,
         )
         history.extend(recorder.rows)
+    if config.tuned_weight < 1.0:
+        tuned.set_weights(
+            [
+                source + config.tuned_weight * (fine_tuned - source)
+                for source, fine_tuned in zip(model.get_weights(), tuned.get_weights(), strict=True)
+            ]
+        )
     after = _scores(tuned, training, held_out, validation_images, validation_labels)
     return FinetuneResult(
         model=tuned,

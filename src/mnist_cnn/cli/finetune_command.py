@@ -54,8 +54,8 @@ def register(subcommands: argparse._SubParsersAction) -> None:
         help="share of the corrections held out (seeded) to measure the effect (default: 0.2)",
     )  # fmt: skip
     finetune.add_argument(
-        "--replay", type=bounded(float, 0, 1000), default=10.0, metavar="RATIO",
-        help="MNIST training images mixed in per correction, against forgetting (default: 10)",
+        "--replay", type=bounded(float, 0, 1000), default=20.0, metavar="RATIO",
+        help="MNIST training images mixed in per correction, against forgetting (default: 20)",
     )  # fmt: skip
     finetune.add_argument(
         "--seed", type=int, default=0,
