@@ -194,7 +194,7 @@ def format_table(rows: list[dict]) -> str:
         return "–" if value is None else f"{value:.{digits}f}{suffix}"
 
     header = (
-        f"{'preset':9s} {'params':>9s} {'MFLOP/img':>9s} {'epochs':>6s} {'train s':>8s} "
+        f"{'preset':12s} {'params':>9s} {'MFLOP/img':>9s} {'epochs':>6s} {'train s':>8s} "
         f"{'test accuracy':>16s} {'s→99.0%':>8s} {'s→99.5%':>8s} {'×tut→99':>8s} "
         f"{'×tut time':>10s} {'×PyTorch→99':>11s} {'GFLOP/s':>8s}"
     )
@@ -202,7 +202,7 @@ def format_table(rows: list[dict]) -> str:
     for row in rows:
         accuracy = f"{100 * row['test_accuracy_mean']:.2f} ± {100 * row['test_accuracy_std']:.2f}%"
         lines.append(
-            f"{row['preset']:9s} {row['parameters']:9,d} {row['mflops_per_image']:9.2f} "
+            f"{row['preset']:12s} {row['parameters']:9,d} {row['mflops_per_image']:9.2f} "
             f"{row['epochs']:>6s} {row['train_seconds_median']:8.1f} {accuracy:>16s} "
             f"{number(row['seconds_to_99_0']):>8s} {number(row['seconds_to_99_5']):>8s} "
             f"{speedup_text(row):>8s} "
@@ -244,62 +244,68 @@ def main() -> None:
     seeds = 1 if arguments.quick else arguments.seeds
     if arguments.table_from:
         stored = json.loads(arguments.table_from.read_text())
-        rows, seed_reference = [], None
-        for preset in dict.fromkeys(run["preset"] for run in stored["runs"]):
-            runs = [run for run in stored["runs"] if run["preset"] == preset]
-            row = summarise(preset, runs, seed_reference)
-            if preset != PEER and preset_name(preset) == REFERENCE_PRESET:
-                seed_reference = row
-            rows.append(row)
-        compare_with_peer(rows)
+        stored["rows"] = rows_from(stored["runs"])
         print(f"machine: {stored['machine']}; {stored['date']}")
-        print(format_table(rows))
-        stored["rows"] = rows
+        print(format_table(stored["rows"]))
         arguments.table_from.write_text(json.dumps(stored, indent=2))
         return
 
     dataset = load_mnist(allow_download=False)
     machine = describe()
     print(f"machine: {machine}; seeds: {seeds}; {HONESTY}", flush=True)
-    all_runs, rows, seed_reference = [], [], None
+    name = "time_to_accuracy-quick.json" if arguments.quick else "time_to_accuracy.json"
+    out = arguments.out or RESULTS / name
+    all_runs: list[dict] = []
+
+    def write() -> None:
+        # After every preset: a long benchmark stopped part-way keeps what it measured.
+        RESULTS.mkdir(exist_ok=True)
+        out.write_text(
+            json.dumps(
+                {"machine": machine, "honesty": HONESTY, "versions": library_versions(),
+                 "date": time.strftime("%Y-%m-%d"), "rows": rows_from(all_runs),
+                 "runs": all_runs},
+                indent=2,
+            )
+        )  # fmt: skip
+
+    if arguments.peer_python:
+        all_runs.extend(run_peer(arguments.peer_python, seeds, dataset))
+        for run in all_runs:
+            print(f"  {PEER} seed {run['seed']}: {run['train_seconds']:.1f}s, "
+                  f"test {100 * run['test_accuracy']:.2f}%", flush=True)  # fmt: skip
+        write()
     for preset in presets:
         epochs = min(2, PRESETS[preset_name(preset)].epochs) if arguments.quick else None
-        runs = []
         for seed in range(seeds):
             run = run_once(preset, seed, dataset, epochs)
-            runs.append(run)
+            all_runs.append(run)
             print(
                 f"  {preset} seed {seed}: {run['train_seconds']:.1f}s, "
                 f"test {100 * run['test_accuracy']:.2f}%",
                 flush=True,
             )
-        row = summarise(preset, runs, seed_reference)
-        if preset_name(preset) == REFERENCE_PRESET:
-            seed_reference = row
-        rows.append(row)
-        all_runs.extend(runs)
-    if arguments.peer_python:
-        runs = run_peer(arguments.peer_python, seeds, dataset)
-        for run in runs:
-            print(f"  {PEER} seed {run['seed']}: {run['train_seconds']:.1f}s, "
-                  f"test {100 * run['test_accuracy']:.2f}%", flush=True)  # fmt: skip
-        rows.append(summarise(PEER, runs, seed_reference))
-        all_runs.extend(runs)
-    compare_with_peer(rows)
+        write()
     print()
-    print(format_table(rows))
-    RESULTS.mkdir(exist_ok=True)
-    name = "time_to_accuracy-quick.json" if arguments.quick else "time_to_accuracy.json"
-    out = arguments.out or RESULTS / name
-    out.write_text(
-        json.dumps(
-            {"machine": machine, "honesty": HONESTY, "versions": library_versions(),
-             "date": time.strftime("%Y-%m-%d"), "rows": rows, "runs": all_runs},
-            indent=2,
-        )
-    )  # fmt: skip
+    print(format_table(rows_from(all_runs)))
     print(f"\nwrote {out}")
     sys.stdout.flush()
+
+
+def rows_from(runs: list[dict]) -> list[dict]:
+    """One summary row per preset, in the runs' order, each compared with the tutorial's."""
+    names = list(dict.fromkeys(run["preset"] for run in runs))
+
+    def runs_of(name: str) -> list[dict]:
+        return [run for run in runs if run["preset"] == name]
+
+    reference_name = next(
+        (name for name in names if name != PEER and preset_name(name) == REFERENCE_PRESET), None
+    )
+    reference = summarise(reference_name, runs_of(reference_name), None) if reference_name else None
+    rows = [summarise(name, runs_of(name), reference) for name in names]
+    compare_with_peer(rows)
+    return rows
 
 
 if __name__ == "__main__":
