@@ -33,6 +33,19 @@ def run_cli(*arguments: str, env: dict | None = None, timeout: float = 300, cwd=
     )
 
 
+def run_cli_here(capsys, *arguments: str) -> subprocess.CompletedProcess:
+    """Run ``mnist-cnn`` in this process: the answer ``run_cli`` gives, without paying
+    for a fresh interpreter's TensorFlow import. For tests whose subject is not the process
+    (exit codes on signals, file descriptors, locks between processes need ``run_cli``).
+    """
+    from mnist_cnn.cli import main
+
+    capsys.readouterr()  # what came before is not this command's
+    code = main(list(arguments))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["mnist-cnn", *arguments], code, captured.out, captured.err)
+
+
 def write_idx(path: Path, array: np.ndarray, magic: int | None = None) -> None:
     """Write ``array`` (uint8) as an IDX file, gzipped when the name ends in .gz."""
     import gzip

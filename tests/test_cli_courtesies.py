@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.cli import build_parser, main
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 COMMANDS = (
     "data", "show", "train", "finetune", "evaluate", "report", "compare", "export", "predict",
@@ -330,10 +330,9 @@ def test_long_commands_show_a_bar_on_a_terminal_only(command, tmp_path, run_copy
     stdout, terminal = run_cli_with_terminal_stderr(*arguments)
     assert label in terminal
     assert "\r" not in stdout  # the answer stays clean
-    # Piped: in this process, whose captured stderr is no terminal either.
-    assert main(arguments) == 0
-    piped = capsys.readouterr()
-    assert label not in piped.err and "\r" not in piped.err
+    piped = run_cli_here(capsys, *arguments)  # captured: no terminal either
+    assert piped.returncode == 0, piped.stderr
+    assert label not in piped.stderr and "\r" not in piped.stderr
     _, quiet_terminal = run_cli_with_terminal_stderr("-q", *arguments)
     assert label not in quiet_terminal
 
@@ -355,16 +354,16 @@ def test_show_writes_the_image_itself_ten_times_larger(tmp_path, mnist):
 
 @pytest.mark.slow
 def test_predict_reads_the_digits_that_show_wrote(tmp_path, trained_run, mnist, capsys):
-    # Both commands in this process: what is tested is the files between them.
     paths = []
     for index in range(4):  # MNIST's first test digits: 7, 2, 1, 0
         path = tmp_path / f"test-{index}.png"
-        code = main(["show", "--split", "test", "--index", str(index), "--out", str(path)])
-        assert code == 0, capsys.readouterr().err
+        arguments = ["show", "--split", "test", "--index", str(index), "--out", str(path)]
+        result = run_cli_here(capsys, *arguments)
+        assert result.returncode == 0, result.stderr
         paths.append(str(path))
-    capsys.readouterr()
-    assert main(["predict", "--json", "--model", str(trained_run.run_dir), *paths]) == 0
-    read = [answer["name"] for answer in json.loads(capsys.readouterr().out)]
+    result = run_cli_here(capsys, "predict", "--json", "--model", str(trained_run.run_dir), *paths)
+    assert result.returncode == 0, result.stderr
+    read = [answer["name"] for answer in json.loads(result.stdout)]
     assert read == ["7", "2", "1", "0"]
     assert [int(label) for label in mnist.test_labels[:4]] == [7, 2, 1, 0]
 
