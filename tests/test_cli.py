@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import mnist_cnn
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 RUN_FILES = {
     # file: (width, height) for PNGs, None for others
@@ -166,9 +166,9 @@ def test_the_library_names_fields_and_the_cli_names_flags():
 
 
 @pytest.mark.slow
-def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_run):
+def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_run, capsys):
     missing = tmp_path / "two\nlines.png"
-    result = run_cli("predict", "--model", str(trained_run.run_dir), str(missing))
+    result = run_cli_here(capsys, "predict", "--model", str(trained_run.run_dir), str(missing))
     assert result.returncode == 1
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error_lines == [f"error: {tmp_path}/two\\nlines.png: no such file"]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 
 def _canvas() -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -130,9 +130,9 @@ def test_with_multi_a_refused_piece_stays_listed_but_leaves_the_number(detector_
 
 
 @pytest.mark.slow
-def test_cli_says_not_a_digit(detector_run, tmp_path):
+def test_cli_says_not_a_digit(detector_run, tmp_path, capsys):
     Image.fromarray(letter_a()).save(tmp_path / "a.png")
-    table = run_cli("predict", "--model", str(detector_run), str(tmp_path / "a.png"))
+    table = run_cli_here(capsys, "predict", "--model", str(detector_run), str(tmp_path / "a.png"))
     assert table.returncode == 0, table.stderr
     (row,) = [line for line in table.stdout.splitlines() if line.startswith(str(tmp_path))]
     assert "not a digit (best guess" in row
