@@ -15,7 +15,7 @@ import pytest
 
 from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 # Four epochs of about a second each: a kill after the second epoch's checkpoint lands
 # well before the last one, and an uninterrupted run takes ~15 s with its reporting.
@@ -48,14 +48,18 @@ def epochs_in_history(run_dir):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    from mnist_cnn.cli import main
+
     run_dir = tmp_path_factory.mktemp("whole") / "run"
-    result = run_cli("train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir))
-    assert result.returncode == 0, result.stderr
+    # In this process: only the interrupted run needs one of its own, to be killed.
+    assert main(["-q", "train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir)]) == 0
     return json.loads((run_dir / "metrics.json").read_text())
 
 
 @pytest.mark.slow
-def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_path, uninterrupted):
+def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(
+    tmp_path, uninterrupted, capsys
+):
     run_dir = tmp_path / "run"
     process = start_training(run_dir)
     deadline = time.monotonic() + 240
@@ -69,7 +73,7 @@ def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_pa
     assert 2 <= killed_at < EPOCHS, "the kill must land before training finished"
     assert not (run_dir / "metrics.json").exists()
 
-    result = run_cli("train", "--resume", str(run_dir))
+    result = run_cli_here(capsys, "train", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
     assert epochs_in_history(run_dir) == list(range(1, EPOCHS + 1))
     metrics = json.loads((run_dir / "metrics.json").read_text())
