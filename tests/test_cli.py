@@ -29,11 +29,22 @@ RUN_FILES = {
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
+    """``mnist-cnn train`` into a new runs root, in this process with its output captured
+    (a module fixture cannot use capsys): (runs root, what it printed)."""
+    import contextlib
+    import io
+
+    from mnist_cnn.cli import main
+
     runs_root = tmp_path_factory.mktemp("cli-runs")
-    result = run_cli(
+    arguments = [
         "train", "--limit", "3000", "--epochs", "2", "--validation-split", "0.2",
         "--seed", "4", "--runs-root", str(runs_root),
-    )  # fmt: skip
+    ]  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(arguments)
+    result = subprocess.CompletedProcess(arguments, code, stdout.getvalue(), stderr.getvalue())
     assert result.returncode == 0, result.stderr
     return runs_root, result
 
