@@ -17,8 +17,8 @@ from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
 from tests.helpers import run_cli, run_cli_here
 
-# Four epochs of about a second each: a kill after the second epoch's checkpoint lands
-# well before the last one, and an uninterrupted run takes ~15 s with its reporting.
+# Four epochs of about a second each on two CPU cores: a kill after the second epoch's
+# checkpoint lands well before the last one, and whole runs stay short.
 EPOCHS = 4
 TRAIN_ARGUMENTS = [
     "--limit", "3000", "--epochs", str(EPOCHS), "--validation-split", "0.2", "--seed", "11",
