@@ -33,6 +33,20 @@ def trained_run(tmp_path_factory, mnist):
     return summary
 
 
+@pytest.fixture(scope="session")
+def server(trained_run, tmp_path_factory):
+    """``mnist-cnn serve`` of the shared run on loopback, one for every page test: its URL."""
+    from tests.helpers import free_port, serve_run
+
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with log_path.open("w") as log:
+        yield from serve_run(trained_run.run_dir, free_port(), log)
+    text = log_path.read_text()
+    assert "Shutting down" in text and "server stopped" in text, text[-2000:]
+    # One log line per request.
+    assert '"GET /api/health HTTP/1.1" 200' in text
+
+
 @pytest.fixture
 def tiny_arrays():
     """Four arrays in MNIST's layout: 30 train and 12 test images of 3 classes."""

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import mnist_cnn
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 RUN_FILES = {
     # file: (width, height) for PNGs, None for others
@@ -29,11 +29,22 @@ RUN_FILES = {
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
+    """``mnist-cnn train`` into a new runs root, in this process with its output captured
+    (a module fixture cannot use capsys): (runs root, what it printed)."""
+    import contextlib
+    import io
+
+    from mnist_cnn.cli import main
+
     runs_root = tmp_path_factory.mktemp("cli-runs")
-    result = run_cli(
+    arguments = [
         "train", "--limit", "3000", "--epochs", "2", "--validation-split", "0.2",
         "--seed", "4", "--runs-root", str(runs_root),
-    )  # fmt: skip
+    ]  # fmt: skip
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(arguments)
+    result = subprocess.CompletedProcess(arguments, code, stdout.getvalue(), stderr.getvalue())
     assert result.returncode == 0, result.stderr
     return runs_root, result
 
@@ -166,9 +177,9 @@ def test_the_library_names_fields_and_the_cli_names_flags():
 
 
 @pytest.mark.slow
-def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_run):
+def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path, trained_run, capsys):
     missing = tmp_path / "two\nlines.png"
-    result = run_cli("predict", "--model", str(trained_run.run_dir), str(missing))
+    result = run_cli_here(capsys, "predict", "--model", str(trained_run.run_dir), str(missing))
     assert result.returncode == 1
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error_lines == [f"error: {tmp_path}/two\\nlines.png: no such file"]

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.cli import build_parser, main
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 COMMANDS = (
     "data", "show", "train", "finetune", "evaluate", "report", "compare", "export", "predict",
@@ -314,7 +314,7 @@ def test_the_progress_bar_rewrites_one_line_and_clears_it():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["evaluate", "predict", "compare"])
-def test_long_commands_show_a_bar_on_a_terminal_only(command, tmp_path, run_copy, mnist):
+def test_long_commands_show_a_bar_on_a_terminal_only(command, tmp_path, run_copy, mnist, capsys):
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     for index in range(5):
@@ -330,7 +330,7 @@ def test_long_commands_show_a_bar_on_a_terminal_only(command, tmp_path, run_copy
     stdout, terminal = run_cli_with_terminal_stderr(*arguments)
     assert label in terminal
     assert "\r" not in stdout  # the answer stays clean
-    piped = run_cli(*arguments)
+    piped = run_cli_here(capsys, *arguments)  # captured: no terminal either
     assert piped.returncode == 0, piped.stderr
     assert label not in piped.stderr and "\r" not in piped.stderr
     _, quiet_terminal = run_cli_with_terminal_stderr("-q", *arguments)
@@ -353,14 +353,15 @@ def test_show_writes_the_image_itself_ten_times_larger(tmp_path, mnist):
 
 
 @pytest.mark.slow
-def test_predict_reads_the_digits_that_show_wrote(tmp_path, trained_run, mnist):
+def test_predict_reads_the_digits_that_show_wrote(tmp_path, trained_run, mnist, capsys):
     paths = []
     for index in range(4):  # MNIST's first test digits: 7, 2, 1, 0
         path = tmp_path / f"test-{index}.png"
-        result = run_cli("show", "--split", "test", "--index", str(index), "--out", str(path))
+        arguments = ["show", "--split", "test", "--index", str(index), "--out", str(path)]
+        result = run_cli_here(capsys, *arguments)
         assert result.returncode == 0, result.stderr
         paths.append(str(path))
-    result = run_cli("predict", "--json", "--model", str(trained_run.run_dir), *paths)
+    result = run_cli_here(capsys, "predict", "--json", "--model", str(trained_run.run_dir), *paths)
     assert result.returncode == 0, result.stderr
     read = [answer["name"] for answer in json.loads(result.stdout)]
     assert read == ["7", "2", "1", "0"]

@@ -16,7 +16,7 @@ from mnist_cnn.evaluation import (
     most_confused_pairs,
 )
 from mnist_cnn.prediction import Predictions
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 
 def predictions_for(classes, confidences, num_classes):
@@ -108,8 +108,8 @@ def test_train_run_evaluates_and_writes_the_figures(trained_run):
 
 
 @pytest.mark.slow
-def test_evaluate_cli_on_a_run_prints_and_writes(trained_run, tmp_path):
-    result = run_cli("evaluate", str(trained_run.run_dir), "--out-dir", str(tmp_path))
+def test_evaluate_cli_on_a_run_prints_and_writes(trained_run, tmp_path, capsys):
+    result = run_cli_here(capsys, "evaluate", str(trained_run.run_dir), "--out-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "confusion matrix (rows true, columns predicted):" in result.stdout
     assert " → " in result.stdout and "times" in result.stdout
@@ -127,7 +127,7 @@ def test_evaluate_run_folder_without_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_model_with_wrong_input_shape(tmp_path):
+def test_evaluate_model_with_wrong_input_shape(tmp_path, capsys):
     import keras
 
     model = keras.Sequential(
@@ -135,17 +135,23 @@ def test_evaluate_model_with_wrong_input_shape(tmp_path):
     )
     path = tmp_path / "cifar.keras"
     model.save(path)
-    result = run_cli("evaluate", str(path))
+    result = run_cli_here(capsys, "evaluate", str(path))
     assert result.returncode == 2
     assert "the model takes input of shape (32, 32, 3), expected (28, 28, 1)" in result.stderr
 
 
 @pytest.mark.slow
-def test_evaluate_data_with_other_class_count(trained_run, tmp_path, tiny_arrays):
+def test_evaluate_data_with_other_class_count(trained_run, tmp_path, tiny_arrays, capsys):
     data = tmp_path / "three.npz"
     np.savez(data, **tiny_arrays)
-    result = run_cli(
-        "evaluate", str(trained_run.run_dir), "--data", str(data), "--out-dir", str(tmp_path)
+    result = run_cli_here(
+        capsys,
+        "evaluate",
+        str(trained_run.run_dir),
+        "--data",
+        str(data),
+        "--out-dir",
+        str(tmp_path),
     )
     assert result.returncode == 2
     assert "the model has 10 classes but the data" in result.stderr

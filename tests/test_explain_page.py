@@ -7,8 +7,7 @@ import pytest
 from tests import test_web_page as web_page
 from tests.test_web_page import SEVEN, draw, wait_for_state
 
-# The drawing page's own fixtures: a real server, Chromium, and a fresh page.
-server = web_page.server
+# The drawing page's own fixtures: Chromium and a fresh page (the server is conftest's).
 browser = web_page.browser
 page = web_page.page
 

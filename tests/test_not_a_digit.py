@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.helpers import run_cli
+from tests.helpers import free_port, run_cli, run_cli_here, serve_run
 
 
 def _canvas() -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -130,9 +130,9 @@ def test_with_multi_a_refused_piece_stays_listed_but_leaves_the_number(detector_
 
 
 @pytest.mark.slow
-def test_cli_says_not_a_digit(detector_run, tmp_path):
+def test_cli_says_not_a_digit(detector_run, tmp_path, capsys):
     Image.fromarray(letter_a()).save(tmp_path / "a.png")
-    table = run_cli("predict", "--model", str(detector_run), str(tmp_path / "a.png"))
+    table = run_cli_here(capsys, "predict", "--model", str(detector_run), str(tmp_path / "a.png"))
     assert table.returncode == 0, table.stderr
     (row,) = [line for line in table.stdout.splitlines() if line.startswith(str(tmp_path))]
     assert "not a digit (best guess" in row
@@ -240,10 +240,10 @@ def test_the_page_says_a_letter_is_not_a_digit(detector_run, tmp_path_factory):
     if sys.platform != "linux":
         pytest.skip("the page tests drive Debian's Chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
-    port = web.free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "serve.log"
     with open(log, "w") as handle:
-        serving = web._serve(type("Run", (), {"run_dir": detector_run})(), port, handle)
+        serving = serve_run(detector_run, port, handle)
         url = next(serving)
         try:
             with sync_api.sync_playwright() as playwright:
@@ -258,7 +258,7 @@ def test_the_page_says_a_letter_is_not_a_digit(detector_run, tmp_path_factory):
                 assert "does not look like a digit" in page.locator("#status").inner_text()
                 browser.close()
         finally:
-            next(serving, None)  # the rest of _serve: Ctrl-C, and wait for the server to end
+            next(serving, None)  # the rest of serve_run: Ctrl-C, and wait for the server to end
 
 
 def test_not_a_digit_refuses_a_run_of_other_classes(tmp_path, capsys):

@@ -215,13 +215,14 @@ def test_the_wheel_from_the_sdist_installs_and_answers_version(built, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # Without PYTHONPATH: a source tree on it (with its egg-info) would count as installed.
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
          "--no-deps", "--no-index", str(built["wheel"])],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=environment,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout + install.stderr
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     result = subprocess.run(
         [str(venv / "bin" / "mnist-cnn"), "--version"],
         capture_output=True, text=True, timeout=60, env=environment, cwd=tmp_path,

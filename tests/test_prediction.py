@@ -12,7 +12,7 @@ from PIL import Image
 from mnist_cnn.engines import load_classifier
 from mnist_cnn.prediction import answer_pictures
 from mnist_cnn.reading import Picture, read_pictures
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "gif": "GIF", "tiff": "TIFF", "webp": "WEBP"}
 
@@ -92,9 +92,10 @@ def test_an_even_blend_of_two_digits_is_not_a_digit(classifier, mnist):
 
 
 @pytest.mark.slow
-def test_cli_table_and_preprocessed_strip(pictures_dir, trained_run, tmp_path):
+def test_cli_table_and_preprocessed_strip(pictures_dir, trained_run, tmp_path, capsys):
     strip = tmp_path / "seen.png"
-    result = run_cli(
+    result = run_cli_here(
+        capsys,
         "predict", "--model", str(trained_run.run_dir), str(pictures_dir),
         "--show-preprocessed", str(strip),
     )  # fmt: skip
@@ -107,8 +108,10 @@ def test_cli_table_and_preprocessed_strip(pictures_dir, trained_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_json_output(pictures_dir, trained_run):
-    result = run_cli("predict", "--model", str(trained_run.run_dir), "--json", str(pictures_dir))
+def test_cli_json_output(pictures_dir, trained_run, capsys):
+    result = run_cli_here(
+        capsys, "predict", "--model", str(trained_run.run_dir), "--json", str(pictures_dir)
+    )
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout)
     assert len(answers) == 6
@@ -120,14 +123,15 @@ def test_cli_json_output(pictures_dir, trained_run):
 
 
 @pytest.mark.slow
-def test_cli_multi_reads_a_number(tmp_path, trained_run, mnist):
+def test_cli_multi_reads_a_number(tmp_path, trained_run, mnist, capsys):
     strip = np.concatenate(
         [np.pad(mnist.test_images[i], ((4, 4), (8, 8))) for i in (0, 1, 2)], axis=1
     )
     Image.fromarray(255 - strip).resize((strip.shape[1] * 5, strip.shape[0] * 5)).save(
         tmp_path / "number.png"
     )
-    result = run_cli(
+    result = run_cli_here(
+        capsys,
         "predict",
         "--model",
         str(trained_run.run_dir),
@@ -178,9 +182,9 @@ BAD_CASES = {
 
 
 @pytest.mark.slow
-def test_bad_inputs_each_get_one_line_and_the_rest_are_answered(bad_inputs, trained_run):
+def test_bad_inputs_each_get_one_line_and_the_rest_are_answered(bad_inputs, trained_run, capsys):
     paths = [str(bad_inputs / "good.png"), *(str(bad_inputs / name) for name in BAD_CASES)]
-    result = run_cli("predict", "--model", str(trained_run.run_dir), "--json", *paths)
+    result = run_cli_here(capsys, "predict", "--model", str(trained_run.run_dir), "--json", *paths)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = result.stderr.strip().splitlines()
@@ -214,11 +218,13 @@ def test_min_confidence_out_of_range_is_a_usage_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_csv_output(pictures_dir, trained_run):
+def test_cli_csv_output(pictures_dir, trained_run, capsys):
     import csv
     import io
 
-    result = run_cli("predict", "--model", str(trained_run.run_dir), "--csv", str(pictures_dir))
+    result = run_cli_here(
+        capsys, "predict", "--model", str(trained_run.run_dir), "--csv", str(pictures_dir)
+    )
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 6

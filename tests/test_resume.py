@@ -15,14 +15,19 @@ import pytest
 
 from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
-TRAIN_ARGUMENTS = ["--limit", "12000", "--epochs", "5", "--validation-split", "0.2", "--seed", "11"]
+# Four epochs of about a second each on two CPU cores: a kill after the second epoch's
+# checkpoint lands well before the last one, and whole runs stay short.
+EPOCHS = 4
+TRAIN_ARGUMENTS = [
+    "--limit", "3000", "--epochs", str(EPOCHS), "--validation-split", "0.2", "--seed", "11",
+]  # fmt: skip
 
 
-def start_training(run_dir):
+def start_training(run_dir, arguments=TRAIN_ARGUMENTS):
     return subprocess.Popen(
-        [sys.executable, "-m", "mnist_cnn", "train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir)],
+        [sys.executable, "-m", "mnist_cnn", "train", *arguments, "--run-dir", str(run_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -43,14 +48,18 @@ def epochs_in_history(run_dir):
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    from mnist_cnn.cli import main
+
     run_dir = tmp_path_factory.mktemp("whole") / "run"
-    result = run_cli("train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir))
-    assert result.returncode == 0, result.stderr
+    # In this process: only the interrupted run needs one of its own, to be killed.
+    assert main(["-q", "train", *TRAIN_ARGUMENTS, "--run-dir", str(run_dir)]) == 0
     return json.loads((run_dir / "metrics.json").read_text())
 
 
 @pytest.mark.slow
-def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_path, uninterrupted):
+def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(
+    tmp_path, uninterrupted, capsys
+):
     run_dir = tmp_path / "run"
     process = start_training(run_dir)
     deadline = time.monotonic() + 240
@@ -61,12 +70,12 @@ def test_killed_after_epoch_two_then_resumed_matches_an_uninterrupted_run(tmp_pa
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = saved_epoch(run_dir)
-    assert 2 <= killed_at < 5, "the kill must land before training finished"
+    assert 2 <= killed_at < EPOCHS, "the kill must land before training finished"
     assert not (run_dir / "metrics.json").exists()
 
-    result = run_cli("train", "--resume", str(run_dir))
+    result = run_cli_here(capsys, "train", "--resume", str(run_dir))
     assert result.returncode == 0, result.stderr
-    assert epochs_in_history(run_dir) == [1, 2, 3, 4, 5]
+    assert epochs_in_history(run_dir) == list(range(1, EPOCHS + 1))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == killed_at
     load_model(run_dir)  # the final model loads
@@ -122,23 +131,36 @@ def check_whole_or_absent(run_dir):
     return checked
 
 
+# A small run (two epochs on 1,000 images) whose every phase is reached within seconds.
+SHORT_TRAIN_ARGUMENTS = ["--limit", "1000", "--epochs", "2", "--validation-split", "0.2"]
+# Each kill is timed from a file the run has just finished, so that every phase is hit
+# whatever the machine's speed: (the file, then seconds more, the phase it lands in).
+KILL_MOMENTS = [
+    ("config.json", 0.3, "drawing samples.png, building the model, the first epoch"),
+    ("checkpoints/state.json", 0.0, "the second epoch and its checkpoint"),
+    ("model.keras", 0.0, "evaluating, writing metrics.json"),
+    ("evaluation.json", 0.1, "drawing the evaluation figures, writing report.html"),
+]
+
+
 @pytest.mark.slow
 def test_runs_killed_at_many_moments_leave_only_whole_files(tmp_path):
-    # Kill runs at staggered moments across training, saving and reporting, counted
-    # from the run's first file so that a slow start (a loaded machine) shifts nothing.
+    # Kill runs across training, saving and reporting; each kill waits for the file
+    # that ends the phase before, so that a slow start (a loaded machine) shifts nothing.
     checked = 0
-    for delay in (0.5, 2.0, 3.5, 5.0, 6.5, 8.0):
-        run_dir = tmp_path / f"killed-{delay}"
-        process = start_training(run_dir)
+    for index, (anchor, delay, phase) in enumerate(KILL_MOMENTS):
+        run_dir = tmp_path / f"killed-{index}"
+        process = start_training(run_dir, SHORT_TRAIN_ARGUMENTS)
         deadline = time.monotonic() + 120
-        while not (run_dir / "config.json").exists():
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
+        while not (run_dir / anchor).exists():
+            assert process.poll() is None and time.monotonic() < deadline, (anchor, phase)
+            time.sleep(0.01)
         time.sleep(delay)
+        assert process.poll() is None, f"the run ended before the kill while {phase}"
         process.send_signal(signal.SIGKILL)
         process.wait()
-        if run_dir.exists():
-            checked += check_whole_or_absent(run_dir)
+        assert not (run_dir / "report.html").exists(), f"the kill while {phase} came too late"
+        checked += check_whole_or_absent(run_dir)
     assert checked > 10
 
 
@@ -207,12 +229,15 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
 
 @pytest.mark.slow
 def test_keep_best_uses_the_best_validation_epoch(tmp_path):
+    from mnist_cnn.cli import main
+
     run_dir = tmp_path / "run"
-    result = run_cli(
-        "train", "--limit", "6000", "--epochs", "3", "--validation-split", "0.2",
+    # In this process: the command's options are the point, not a fresh interpreter.
+    code = main([
+        "-q", "train", "--limit", "2000", "--epochs", "3", "--validation-split", "0.2",
         "--keep", "best", "--run-dir", str(run_dir),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    ])  # fmt: skip
+    assert code == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     with open(run_dir / "history.csv") as handle:
         accuracies = [float(row["val_accuracy"]) for row in csv.DictReader(handle)]

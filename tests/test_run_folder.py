@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -22,11 +23,28 @@ def tiny_config(**overrides):
     return preset_config("fast", limit=600, epochs=1, validation_split=0.2, **overrides)
 
 
-@pytest.mark.slow
-def test_a_fresh_run_refuses_a_folder_that_holds_another_run(tmp_path, mnist):
+@pytest.fixture(scope="module")
+def tiny_best_run(tmp_path_factory):
+    """A finished run of ``train TINY --keep best``, trained once for the module's tests."""
+    from mnist_cnn.cli import main
+
+    run_dir = tmp_path_factory.mktemp("tiny-best") / "run"
+    # In this process: what is tested is the folder it leaves, not the interpreter.
+    assert main(["-q", "train", *TINY, "--keep", "best", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.fixture
+def finished_run(tmp_path, tiny_best_run):
+    """This test's own copy of the finished run, to refuse or resume."""
     run_dir = tmp_path / "run"
-    first = run_cli("train", *TINY, "--keep", "best", "--run-dir", str(run_dir))
-    assert first.returncode == 0, first.stderr
+    shutil.copytree(tiny_best_run, run_dir)
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_fresh_run_refuses_a_folder_that_holds_another_run(finished_run, mnist):
+    run_dir = finished_run
     model_before = (run_dir / "model.keras").read_bytes()
     metrics_before = (run_dir / "metrics.json").read_text()
 
@@ -115,17 +133,16 @@ def test_resume_refuses_options_it_cannot_honour(tmp_path, option):
 
 
 @pytest.mark.slow
-def test_resume_keeps_the_choice_of_model_and_clears_stray_temporaries(tmp_path):
-    run_dir = tmp_path / "run"
-    first = run_cli("train", *TINY, "--keep", "best", "--run-dir", str(run_dir))
-    assert first.returncode == 0, first.stderr
+def test_resume_keeps_the_choice_of_model_and_clears_stray_temporaries(finished_run, capsys):
+    from mnist_cnn.cli import main
+
+    run_dir = finished_run
     stored = json.loads((run_dir / "config.json").read_text())
     assert stored["keep"] == "best" and stored["backend"] == "tensorflow"
     stray = run_dir / "checkpoints" / ".tmp-epoch-0003-abc.keras"
     stray.write_bytes(b"half a checkpoint")
 
-    resumed = run_cli("train", "--resume", str(run_dir))
-    assert resumed.returncode == 0, resumed.stderr
+    assert main(["train", "--resume", str(run_dir)]) == 0, capsys.readouterr().err
     assert not stray.exists()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["kept"] == "best"

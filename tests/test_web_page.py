@@ -5,12 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from PIL import Image
@@ -18,47 +12,6 @@ from PIL import Image
 from tests.helpers import CHROMIUM, CHROMIUM_ARGUMENTS
 
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(trained_run, tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    with log_path.open("w") as log:
-        yield from _serve(trained_run, port, log)
-    text = log_path.read_text()
-    assert "Shutting down" in text and "server stopped" in text, text[-2000:]
-    # One log line per request.
-    assert '"GET /api/health HTTP/1.1" 200' in text
-
-
-def _serve(trained_run, port, log, *options):
-    """``mnist-cnn serve`` on ``port`` with ``options``: yields its URL once it answers."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_cnn", "serve", str(trained_run.run_dir), "--port", str(port),
-         *options],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            assert process.poll() is None, "the server exited during start-up"
-            assert time.monotonic() < deadline, "the server did not start within 90 s"
-            time.sleep(0.3)
-    yield url
-    process.send_signal(signal.SIGINT)  # Ctrl-C
-    assert process.wait(timeout=30) == 0
 
 
 @pytest.fixture(scope="module")

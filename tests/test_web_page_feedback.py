@@ -9,12 +9,11 @@ from __future__ import annotations
 import pytest
 
 from mnist_cnn.feedback import NOT_A_DIGIT, FeedbackStore, database_path
+from tests.helpers import free_port, serve_run
 from tests.test_web_page import (  # noqa: F401  (fixtures and helpers shared with the page tests)
     SEVEN,
-    _serve,
     browser,
     draw,
-    free_port,
     ink,
     wait_for_state,
 )
@@ -31,7 +30,7 @@ def feedback_server(trained_run, tmp_path_factory):
     port = free_port()
     log_path = data_dir.parent / "feedback-server.log"
     with log_path.open("w") as log:
-        serving = _serve(trained_run, port, log, "--data-dir", str(data_dir))
+        serving = serve_run(trained_run.run_dir, port, log, "--data-dir", str(data_dir))
         yield next(serving), data_dir
         next(serving, None)  # Ctrl-C, and a clean exit
     assert f"feedback is kept in {database_path(data_dir)}" in log_path.read_text()

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_web_page import (  # noqa: F401  (fixtures, shared with the desktop tests)
+from tests.test_web_page import (  # noqa: F401  (the browser fixture, shared with the desktop tests)
     SEVEN,
     browser,
     draw,
     ink,
-    server,
     wait_for_state,
 )
 
