@@ -76,7 +76,8 @@ def test_an_ensemble_of_one_model_twice_explains_as_the_model_does(model, digits
     from mnist_cnn.config import preset_config
     from mnist_cnn.models import build_model, ensemble_model
 
-    twin = build_model(preset_config("fast"), name="twin")
+    # The model computes in float32 (as every saved run's does): so must its twin.
+    twin = build_model(preset_config("fast", precision="float32"), name="twin")
     twin.set_weights(model.get_weights())
     images, labels = digits
     alone = saliency_maps(model, images[:6], labels[:6], method)

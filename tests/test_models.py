@@ -71,7 +71,8 @@ def test_every_preset_trains_a_step_and_survives_save_and_load(name, tmp_path):
     path = tmp_path / "model.keras"
     save_model(model, path)
     loaded = load_model(path)
-    np.testing.assert_allclose(loaded(images).numpy(), model(images).numpy(), atol=1e-6)
+    # load_model gives the net in float32 (presets may train in bfloat16): the same weights.
+    np.testing.assert_allclose(loaded(images).numpy(), in_float32(model)(images).numpy(), atol=1e-6)
 
 
 def test_flops_count_of_the_fast_net():

@@ -255,3 +255,6 @@ def test_a_run_names_the_precision_it_trained_in_and_keeps_float32_models(traine
     assert run.read_train_config().precision == ("bfloat16" if native_bfloat16() else "float32")
     model = load_model(run.model_file)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    # best.keras is the checkpoint as it trained; loading it gives the float32 net too.
+    best = load_model(run.best_model_file)
+    assert {layer.dtype_policy.name for layer in best.layers} == {"float32"}

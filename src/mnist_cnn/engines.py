@@ -236,8 +236,12 @@ def load_model(run_or_model: str | os.PathLike[str]) -> Any:
     """Load a ``.keras`` model in Keras's safe mode (no Lambda layers, no code).
 
     The archive is checked first (``check_keras_archive``); the input must be
-    (N, 28, 28, 1). Anything else is refused with one line.
+    (N, 28, 28, 1). Anything else is refused with one line. A net saved as it
+    trained in bfloat16 (a checkpoint, ``best.keras``) comes back computing in
+    float32, as every run's model.keras does (``models.in_float32``).
     """
+    from mnist_cnn.models import in_float32
+
     model_path = resolve_keras_path(run_or_model)
     model = open_keras_file(model_path)
     input_shape = tuple(model.input_shape[1:])
@@ -245,7 +249,7 @@ def load_model(run_or_model: str | os.PathLike[str]) -> Any:
         raise MnistCnnError(
             f"{model_path}: the model takes input of shape {input_shape}, expected {INPUT_SHAPE}"
         )
-    return model
+    return in_float32(model)
 
 
 def load_onnx_classifier(

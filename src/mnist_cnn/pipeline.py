@@ -26,7 +26,6 @@ from mnist_cnn.models import (
     average_over_shifts,
     count_parameters,
     ensemble_model,
-    in_float32,
     resolve_precision,
 )
 from mnist_cnn.run_folder import RunFolder
@@ -143,16 +142,13 @@ def _best_model(run: RunFolder, config: TrainConfig) -> keras.Model:
     """The run's model rebuilt from each network's best validation epoch."""
     from mnist_cnn.engines import load_model
 
-    # Checkpoints hold the nets as they trained, maybe in bfloat16; the run keeps float32.
+    # load_model hands back float32 nets, also from checkpoints trained in bfloat16.
     if config.ensemble == 1:
-        network = in_float32(load_model(run.best_model_file))
+        network = load_model(run.best_model_file)
     else:
         # Each member is kept at its own best epoch, as a lone model would be.
         network = ensemble_model(
-            [
-                in_float32(load_model(member.run.best_model_file))
-                for member in run.checkpoints.members()
-            ]
+            [load_model(member.run.best_model_file) for member in run.checkpoints.members()]
         )
     return average_over_shifts(network, config.test_time_views)
 
