@@ -85,18 +85,23 @@ def _cpu_flags() -> set[str]:
     return set()  # not Linux, or not readable: assume none
 
 
+def _machine_precision(precision: Precision) -> Precision:
+    """``precision``, with "auto" replaced by what this machine will use."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if native_bfloat16() else "float32"
+
+
 def resolve_precision(config: TrainConfig) -> TrainConfig:
     """``config`` with ``precision="auto"`` replaced by what this machine will use."""
     if config.precision != "auto":
         return config
-    return dataclasses.replace(config, precision="bfloat16" if native_bfloat16() else "float32")
+    return dataclasses.replace(config, precision=_machine_precision(config.precision))
 
 
 def dtype_policy(precision: Precision) -> str:
     """The Keras dtype policy that trains at ``precision`` (weights stay float32)."""
-    if precision == "auto":
-        precision = "bfloat16" if native_bfloat16() else "float32"
-    return "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    return "mixed_bfloat16" if _machine_precision(precision) == "bfloat16" else "float32"
 
 
 def in_float32(network: keras.Model) -> keras.Model:
