@@ -59,6 +59,21 @@ LINE_WANDER = (
     1  # px at WORKING_SIZE a line may stray from its row: ~1 degree of tilt over 0.8 x 320
 )
 THIN_LINE_RATIO = 0.6  # lines thinner than this share of the digit's pen are printed, not written
+# A printed line faint or broken in places (in a shadow, or dimmed beside a stroke by the
+# stretching) is still found across gaps up to this share of the picture: less than the
+# spacing of any ruling once the lines across it are taken away.
+LINE_GAP = 0.05
+LINE_COVER = 0.5  # ... if inked along at least this share of its length
+# A line inked across this share of the picture along its very border is the edge of the
+# sheet (or of a screenshot), even one pen thin and touching the digit: a hand-drawn bar
+# never starts on the picture's first row and runs from corner to corner.
+BORDER_LINE_SPAN = 0.97
+# The table beside the sheet, when wider than cleaning's window: a solid (this share of
+# its box) plateau of the opening at least TABLE_CONTRAST of the ink's contrast above the
+# paper, along LINE_SPAN of the border. Its edge, blurred by up to TABLE_BLUR px, is not ink.
+TABLE_CONTRAST = 0.3
+TABLE_SOLIDITY = 0.85
+TABLE_BLUR = 3
 # A straight line within this outer share of the picture is the edge of a sheet or a
 # screenshot, however thick: a band of table narrower than cleaning's window is ink,
 # a wider one leaves a line at its inner side (bands up to 0.15 in benchmarks/handwriting).
@@ -79,7 +94,7 @@ FRAME_CORNER_FRACTION = 0.12
 # of the blob's box, no thicker than this share of the box, around at least this
 # much other ink (a share of the sides' ink) in a box at least this many pixels.
 FRAME_SIDE_COVER = 0.8
-FRAME_MAX_PEN = 0.15
+FRAME_MAX_PEN = 0.15  # of the box's longer side
 FRAME_DIGIT_SHARE = 0.2
 FRAME_MIN_SIDE = 12
 FRAME_STRAY_LINES = 2  # rows or columns of stray ink a frame's box may start with
@@ -130,10 +145,15 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     if _bright_level(gray) - float(np.median(gray)) < MIN_CONTRAST:
         return None
     # The opening removes everything narrower than the window (the strokes)
-    # and keeps the slowly varying paper and shading.
+    # and keeps the slowly varying paper and shading; smoothing it takes out its blocks.
     window = _background_window(gray)
-    background = ndimage.grey_opening(gray, size=(window, window))
-    background = ndimage.uniform_filter(background, size=window)
+    opened = ndimage.grey_opening(gray, size=(window, window))
+    background = ndimage.uniform_filter(opened, size=window)
+    # Smoothing would blur the sharp edge of a table beside the sheet into a line of
+    # "ink" along it; there the opening itself is the background.
+    table = _table(gray, opened)
+    if table.any():
+        background = np.where(table, opened, background)
     ink = np.clip(gray - background, 0.0, None)
     peak = _bright_level(ink)
     if peak < MIN_CONTRAST:
@@ -156,6 +176,32 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     # Keep the anti-aliased edges next to the kept strokes, drop isolated texture.
     near_strokes = ndimage.binary_dilation(mask, iterations=2)
     return np.where(near_strokes, ink, 0.0).astype(np.float32)
+
+
+def _table(gray: np.ndarray, opened: np.ndarray) -> np.ndarray:
+    """Where the table beside the sheet shows, with TABLE_BLUR px of its edge: a solid
+    plateau of the opening along the picture's border (a straight band wider than any
+    stroke), or nothing. A band narrower than cleaning's window stays ink, and
+    ``_line_pixels`` takes it away."""
+    from scipy import ndimage
+
+    contrast = _bright_level(gray) - float(np.median(gray))
+    plateau = opened - float(np.median(opened)) > TABLE_CONTRAST * contrast
+    labels, _ = ndimage.label(plateau)
+    border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+    table = np.zeros_like(plateau)
+    for index, box in enumerate(ndimage.find_objects(labels)):
+        if index + 1 not in border:
+            continue
+        part = labels[box] == index + 1
+        long = any(
+            span.stop - span.start >= LINE_SPAN * extent
+            for span, extent in zip(box, gray.shape, strict=True)
+        )
+        # A sheet seen at an angle leaves wedges, not solid bands: ``_sheet_edge_pixels``.
+        if long and part.mean() >= TABLE_SOLIDITY:
+            table[box] |= part
+    return ndimage.binary_dilation(table, iterations=TABLE_BLUR) if table.any() else table
 
 
 def _bright_level(values: np.ndarray) -> float:
@@ -218,8 +264,10 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
     # printed line is stretched against the stroke's brightness and falls to
     # about half, so at the digit's threshold it would break into short pieces.
     present = ink > 0
-    lines = _line_pixels(present)
-    rest = present & ~lines
+    # The sheet's edge goes first and whole: the lines along the border that are part of
+    # it would otherwise cut it into pieces that no longer run along the border.
+    rest = present & ~_sheet_edge_pixels(present)
+    rest &= ~_line_pixels(np.where(rest, ink, 0.0))
     rest &= ~_sheet_edge_pixels(rest)
     rest &= ~_frame_pixels(rest)
     if not (rest & (ink > 0.5)).any() or rest.sum() == present.sum():
@@ -227,17 +275,28 @@ def _without_lines(ink: np.ndarray) -> np.ndarray:
     return np.where(rest, ink, 0.0).astype(np.float32)
 
 
-def _line_pixels(mask: np.ndarray) -> np.ndarray:
-    """Pixels of long straight lines across the picture, minus where they cross strokes."""
+def _line_pixels(ink: np.ndarray) -> np.ndarray:
+    """Pixels of long straight lines across the picture, minus where they cross strokes.
+
+    Lines are told from strokes by their thickness: the ink they hold per pixel of
+    length (a pale printed line holds less than its blurred width), against the pen of
+    the digit's full-strength strokes.
+    """
     from scipy import ndimage
 
+    mask = ink > 0
     horizontal = _long_runs(mask, axis=1)
     vertical = _long_runs(mask, axis=0)
+    # Again across gaps, each direction without the other's lines, whose crossings
+    # would otherwise bridge every row of squared paper.
+    horizontal |= _long_runs(mask & ~vertical, axis=1, gap=LINE_GAP)
+    vertical |= _long_runs(mask & ~horizontal, axis=0, gap=LINE_GAP)
     lines = np.zeros_like(mask)
     if not (horizontal.any() or vertical.any()):
         return lines
-    rest = mask & ~horizontal & ~vertical
-    pen = stroke_width(rest) if rest.any() else np.inf
+    strokes = mask & ~horizontal & ~vertical
+    strong = strokes & (ink > 0.5)
+    pen = stroke_width(strong) if strong.any() else np.inf
     for runs, axis in ((horizontal, 1), (vertical, 0)):
         labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
         side = mask.shape[1 - axis]  # the picture's extent across the lines
@@ -245,17 +304,26 @@ def _line_pixels(mask: np.ndarray) -> np.ndarray:
         for index, box in enumerate(ndimage.find_objects(labels)):
             band = labels[box] == index + 1
             length = box[axis].stop - box[axis].start
-            thickness = band.sum() / length
+            if band.any(axis=1 - axis).mean() < LINE_COVER:
+                continue  # paper grain in a row, bridged from speck to speck
+            thickness = float(ink[box][band].sum()) / length
+            if thickness <= THIN_LINE_RATIO * pen:
+                lines[box] |= band  # printed: thinner than any written stroke
+                continue
             across = box[1 - axis]
             along_edge = across.stop <= edge or across.start >= side - edge
+            on_border = across.start == 0 or across.stop == side
             # At the edge, a line that stands apart from the digit (a sheet's edge, a
-            # frame's side) goes, and so does a band much thicker than the pen; a 7's
-            # bar or a 2's base drawn to the edge joins the rest of its digit and stays.
-            edge_line = along_edge and (
-                thickness >= EDGE_BAND_PEN_RATIO * pen or not _touches(band, box, rest)
-            )
-            if thickness <= THIN_LINE_RATIO * pen or edge_line:
+            # frame's side) goes, and so does a band much thicker than the pen or one on
+            # the border from corner to corner; a 7's bar or a 2's base drawn to the edge
+            # joins the rest of its digit and stays.
+            if along_edge and (
+                thickness >= EDGE_BAND_PEN_RATIO * pen
+                or (on_border and length >= BORDER_LINE_SPAN * mask.shape[axis])
+                or not _touches(band, box, strokes)
+            ):
                 lines[box] |= band
+    lines |= _line_pieces(mask & ~lines, lines & horizontal, lines & vertical)
     # Where a line crosses a stroke, the stroke continues on both sides of it:
     # bridge the line's width across (vertically for rows, sideways for columns).
     for axis in (1, 0):
@@ -267,6 +335,30 @@ def _line_pixels(mask: np.ndarray) -> np.ndarray:
         bridged = ndimage.binary_closing(mask & ~lines, structure=structure)
         lines &= ~(oriented & bridged)
     return lines
+
+
+def _line_pieces(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray) -> np.ndarray:
+    """Pieces of ink lying wholly within the rows of a removed horizontal line (or the
+    columns of a vertical one): its end where it fades too much to be found, cut off
+    from it by a stroke. A stroke that crosses the line reaches outside its rows."""
+    from scipy import ndimage
+
+    if not (horizontal.any() or vertical.any()):
+        return np.zeros_like(mask)
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    piece_boxes = ndimage.find_objects(labels)
+    within = np.zeros(len(piece_boxes), dtype=bool)
+    for lines, axis in ((horizontal, 1), (vertical, 0)):
+        line_boxes = ndimage.find_objects(ndimage.label(lines, structure=np.ones((3, 3)))[0])
+        if not line_boxes:
+            continue
+        # Each piece's extent across the lines, against each line's, one pixel wider.
+        starts = np.array([box[1 - axis].start for box in piece_boxes])
+        stops = np.array([box[1 - axis].stop for box in piece_boxes])
+        lows = np.array([box[1 - axis].start - 1 for box in line_boxes])
+        highs = np.array([box[1 - axis].stop + 1 for box in line_boxes])
+        within |= ((starts[:, None] >= lows) & (stops[:, None] <= highs)).any(axis=1)
+    return np.isin(labels, np.flatnonzero(within) + 1)
 
 
 def _touches(band: np.ndarray, box: tuple[slice, ...], other: np.ndarray) -> bool:
@@ -284,13 +376,19 @@ def _touches(band: np.ndarray, box: tuple[slice, ...], other: np.ndarray) -> boo
     return bool((near & other[grown]).any())
 
 
-def _long_runs(mask: np.ndarray, axis: int) -> np.ndarray:
-    """Ink in straight runs along ``axis`` at least LINE_SPAN of the picture long."""
+def _long_runs(mask: np.ndarray, axis: int, gap: float = 0.0) -> np.ndarray:
+    """Ink in straight runs along ``axis`` at least LINE_SPAN of the picture long, across
+    breaks up to ``gap`` of the picture."""
     from scipy import ndimage
 
     length = int(np.ceil(LINE_SPAN * mask.shape[axis])) | 1  # odd, so the opening is symmetric
     # A line may stray a pixel from its row: measure runs on the ink widened across them.
     widened = ndimage.maximum_filter1d(mask, size=2 * LINE_WANDER + 1, axis=1 - axis)
+    if gap:
+        bridge = max(3, int(gap * mask.shape[axis])) | 1
+        widened = ndimage.minimum_filter1d(
+            ndimage.maximum_filter1d(widened, bridge, axis=axis), bridge, axis=axis
+        )
     # An opening with a line LINE_SPAN long; outside the picture there is no ink.
     eroded = ndimage.minimum_filter1d(widened, length, axis=axis, mode="constant", cval=0)
     return ndimage.maximum_filter1d(eroded, length, axis=axis) & mask
@@ -390,7 +488,9 @@ def _touching_frame(blob: np.ndarray) -> np.ndarray:
     # The four sides are drawn with one pen: the thinnest side is its width. A side
     # that looks thicker has a stroke of the digit lying along it (a 2's base), kept.
     pen = min(sides)
-    if pen == 0 or pen > FRAME_MAX_PEN * min(height, width):
+    # A frame around a 1 is tall and narrow: its pen is a share of its longer side, and
+    # there must be room inside it.
+    if pen == 0 or pen > FRAME_MAX_PEN * max(height, width) or 2 * pen + 2 >= min(height, width):
         return nothing
     # Drawn frames have square corners, inked pen by pen; the round tops and
     # bottoms of a small 8 or 9 (in a strip of digits) leave theirs empty.
