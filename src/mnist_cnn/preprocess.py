@@ -68,11 +68,10 @@ LINE_COVER = 0.5  # ... if inked along at least this share of its length
 # sheet (or of a screenshot), even one pen thin and touching the digit: a hand-drawn bar
 # never starts on the picture's first row and runs from corner to corner.
 BORDER_LINE_SPAN = 0.97
-# The table beside the sheet, when wider than cleaning's window: a solid (this share of
-# its box) plateau of the opening at least TABLE_CONTRAST of the ink's contrast above the
-# paper, along LINE_SPAN of the border. Its edge, blurred by up to TABLE_BLUR px, is not ink.
+# The table beside the sheet, where wider than cleaning's window: a plateau of the opening
+# at least TABLE_CONTRAST of the ink's contrast above the paper, along LINE_SPAN of the
+# picture's border. Its edge, blurred by up to TABLE_BLUR px, is not ink.
 TABLE_CONTRAST = 0.3
-TABLE_SOLIDITY = 0.85
 TABLE_BLUR = 3
 # A straight line within this outer share of the picture is the edge of a sheet or a
 # screenshot, however thick: a band of table narrower than cleaning's window is ink,
@@ -179,10 +178,9 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
 
 
 def _table(gray: np.ndarray, opened: np.ndarray) -> np.ndarray:
-    """Where the table beside the sheet shows, with TABLE_BLUR px of its edge: a solid
-    plateau of the opening along the picture's border (a straight band wider than any
-    stroke), or nothing. A band narrower than cleaning's window stays ink, and
-    ``_line_pixels`` takes it away."""
+    """Where the table beside the sheet shows, with TABLE_BLUR px of its edge: a plateau
+    of the opening (wider than any stroke) along the picture's border, or nothing. A
+    band narrower than cleaning's window stays ink, and ``_line_pixels`` takes it away."""
     from scipy import ndimage
 
     contrast = _bright_level(gray) - float(np.median(gray))
@@ -198,8 +196,7 @@ def _table(gray: np.ndarray, opened: np.ndarray) -> np.ndarray:
             span.stop - span.start >= LINE_SPAN * extent
             for span, extent in zip(box, gray.shape, strict=True)
         )
-        # A sheet seen at an angle leaves wedges, not solid bands: ``_sheet_edge_pixels``.
-        if long and part.mean() >= TABLE_SOLIDITY:
+        if long:  # a band along a side, or the wedges a sheet seen at an angle leaves
             table[box] |= part
     return ndimage.binary_dilation(table, iterations=TABLE_BLUR) if table.any() else table
 
