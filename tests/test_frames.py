@@ -241,7 +241,7 @@ def against_the_table(gray: np.ndarray, side: str, band: int) -> np.ndarray:
 def test_the_edge_of_the_sheet_that_the_digit_touches_is_not_read(mnist, classifier, band):
     # A band under a pen thick joins the digit; a band wider than cleaning's window is
     # taken for background, and smoothing it used to leave a line along its edge (24 of
-    # the 40 wide-band pictures were read right then, 37 now). Ink inside the table is
+    # the 40 wide-band pictures were read right then, 39 now). Ink inside the table is
     # fainter against it, and a 5's loose bar inside the outer fifth goes with the band.
     plain = [on_paper(mnist.test_images[index], height=0.6) for index in FIRST_OF_EACH_CLASS]
     edged = [
