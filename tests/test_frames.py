@@ -306,6 +306,28 @@ def test_a_digits_own_bar_along_the_edge_is_kept(classifier):
     assert read(classifier, [two]) == ["2"]
 
 
+def test_a_bar_drawn_off_the_canvas_is_kept(classifier):
+    # On the drawing page a bar drawn past the edge is clipped to the canvas's first row
+    # and runs from corner to corner, like the edge of a sheet: it joins its digit.
+    seven = drawn([("line", [(4, 6), (276, 6)]), ("line", [(276, 6), (130, 274)])])
+    two = drawn(
+        [
+            ("line", [(60, 70), (140, 25)]), ("line", [(140, 25), (220, 70)]),
+            ("line", [(220, 70), (4, 272)]), ("line", [(0, 275), (280, 275)]),
+        ]
+    )  # fmt: skip
+    assert read(classifier, [seven, two]) == ["7", "2"]
+
+
+def test_a_thick_stroke_cropped_at_the_border_is_not_taken_for_the_table(classifier):
+    # A tight crop leaves no pen to measure, so cleaning's window can be narrower than a
+    # marker's stroke, which then survives the opening like a band of table; it only
+    # meets the border where it ends, and a table lies along it.
+    gray = np.ones((200, 60), dtype=np.float32)
+    gray[0:190, 23:37] = 0.0
+    assert read(classifier, [gray]) == ["1"]
+
+
 def test_a_zero_with_something_inside_is_not_a_frame(classifier):
     # A ring that holds other ink is a frame only if it is square-cornered.
     slashed = drawn([("ellipse", [70, 20, 210, 260]), ("line", [(170, 70), (110, 210)])])

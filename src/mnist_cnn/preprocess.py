@@ -64,10 +64,6 @@ THIN_LINE_RATIO = 0.6  # lines thinner than this share of the digit's pen are pr
 # spacing of any ruling once the lines across it are taken away.
 LINE_GAP = 0.05
 LINE_COVER = 0.5  # ... if inked along at least this share of its length
-# A line inked across this share of the picture along its very border is the edge of the
-# sheet (or of a screenshot), even one pen thin and touching the digit: a hand-drawn bar
-# never starts on the picture's first row and runs from corner to corner.
-BORDER_LINE_SPAN = 0.97
 # The table beside the sheet, where wider than cleaning's window: a plateau of the opening
 # at least TABLE_CONTRAST of the ink's contrast above the paper, along LINE_SPAN of the
 # picture's border. Its edge, blurred by up to TABLE_BLUR px, is not ink.
@@ -93,7 +89,8 @@ FRAME_CORNER_FRACTION = 0.12
 # of the blob's box, no thicker than this share of the box, around at least this
 # much other ink (a share of the sides' ink) in a box at least this many pixels.
 FRAME_SIDE_COVER = 0.8
-FRAME_MAX_PEN = 0.15  # of the box's longer side
+FRAME_MAX_PEN = 0.15  # of the box's shorter side (longer side, if its sides are even)
+FRAME_EVEN_SIDES = 1.5  # sides within this ratio of each other are drawn with one pen
 FRAME_DIGIT_SHARE = 0.2
 FRAME_MIN_SIDE = 12
 FRAME_STRAY_LINES = 2  # rows or columns of stray ink a frame's box may start with
@@ -185,19 +182,14 @@ def _table(gray: np.ndarray, opened: np.ndarray) -> np.ndarray:
 
     contrast = _bright_level(gray) - float(np.median(gray))
     plateau = opened - float(np.median(opened)) > TABLE_CONTRAST * contrast
-    labels, _ = ndimage.label(plateau)
-    border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+    labels, count = ndimage.label(plateau)
     table = np.zeros_like(plateau)
-    for index, box in enumerate(ndimage.find_objects(labels)):
-        if index + 1 not in border:
-            continue
-        part = labels[box] == index + 1
-        long = any(
-            span.stop - span.start >= LINE_SPAN * extent
-            for span, extent in zip(box, gray.shape, strict=True)
-        )
-        if long:  # a band along a side, or the wedges a sheet seen at an angle leaves
-            table[box] |= part
+    # A band along a side, or the wedges a sheet seen at an angle leaves, lies along
+    # LINE_SPAN of a side; a thick stroke that the window kept (a tight crop leaves no pen
+    # to measure) only meets the border where it ends.
+    for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        along = np.bincount(side, minlength=count + 1)[1:] >= LINE_SPAN * len(side)
+        table |= np.isin(labels, np.flatnonzero(along) + 1)
     return ndimage.binary_dilation(table, iterations=TABLE_BLUR) if table.any() else table
 
 
@@ -293,7 +285,8 @@ def _line_pixels(ink: np.ndarray) -> np.ndarray:
         return lines
     strokes = mask & ~horizontal & ~vertical
     strong = strokes & (ink > 0.5)
-    pen = stroke_width(strong) if strong.any() else np.inf
+    # Without full-strength ink outside the runs (a lone tall 1), all that is left.
+    pen = stroke_width(strong if strong.any() else strokes) if strokes.any() else np.inf
     for runs, axis in ((horizontal, 1), (vertical, 0)):
         labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
         side = mask.shape[1 - axis]  # the picture's extent across the lines
@@ -309,15 +302,12 @@ def _line_pixels(ink: np.ndarray) -> np.ndarray:
                 continue
             across = box[1 - axis]
             along_edge = across.stop <= edge or across.start >= side - edge
-            on_border = across.start == 0 or across.stop == side
             # At the edge, a line that stands apart from the digit (a sheet's edge, a
-            # frame's side) goes, and so does a band much thicker than the pen or one on
-            # the border from corner to corner; a 7's bar or a 2's base drawn to the edge
-            # joins the rest of its digit and stays.
+            # frame's side) goes, and so does a band much thicker than the pen; a 7's
+            # bar or a 2's base drawn to the edge, even off the drawing page's canvas
+            # (clipped to its first row), joins the rest of its digit and stays.
             if along_edge and (
-                thickness >= EDGE_BAND_PEN_RATIO * pen
-                or (on_border and length >= BORDER_LINE_SPAN * mask.shape[axis])
-                or not _touches(band, box, strokes)
+                thickness >= EDGE_BAND_PEN_RATIO * pen or not _touches(band, box, strokes)
             ):
                 lines[box] |= band
     lines |= _line_pieces(mask & ~lines, lines & horizontal, lines & vertical)
@@ -486,8 +476,11 @@ def _touching_frame(blob: np.ndarray) -> np.ndarray:
     # that looks thicker has a stroke of the digit lying along it (a 2's base), kept.
     pen = min(sides)
     # A frame around a 1 is tall and narrow: its pen is a share of its longer side, and
-    # there must be room inside it.
-    if pen == 0 or pen > FRAME_MAX_PEN * max(height, width) or 2 * pen + 2 >= min(height, width):
+    # there must be room inside it. Only where its four sides are one pen: a boxy 8 drawn
+    # with a chisel marker has thicker sides one way than the other.
+    even = max(sides) <= FRAME_EVEN_SIDES * pen
+    limit = FRAME_MAX_PEN * (max(height, width) if even else min(height, width))
+    if pen == 0 or pen > limit or 2 * pen + 2 >= min(height, width):
         return nothing
     # Drawn frames have square corners, inked pen by pen; the round tops and
     # bottoms of a small 8 or 9 (in a strip of digits) leave theirs empty.
