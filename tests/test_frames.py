@@ -80,9 +80,9 @@ def framed(gray: np.ndarray, pen: int) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255
 
 
-def sheet_edge(gray: np.ndarray, side: str) -> np.ndarray:
-    """The table beside the sheet: a band, 12% of the photo, darker than the paper."""
-    band = round(0.12 * SIDE)
+def sheet_edge(gray: np.ndarray, side: str, band: int = round(0.12 * SIDE)) -> np.ndarray:
+    """The table beside the sheet: a band ``band`` px wide (12% of the photo), darker
+    than the paper."""
     edged = gray.copy()
     region = {
         "top": np.s_[:band],
@@ -129,16 +129,21 @@ def test_digits_on_ruled_and_squared_paper_read_as_on_plain_paper(mnist, classif
 @pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_printed_lines_are_gone_from_the_prepared_digit(mnist, squared, index):
     digit = mnist.test_images[index]  # 7, 2, 1, 0: lines cross every one of them
-    plain = prepare_digit(on_paper(digit)).image.astype(int)
-    lined = prepare_digit(ruled(on_paper(digit), squared)).image.astype(int)
     # Where a line crossed a stroke the stroke is kept, so the two differ by a few grey
-    # levels once the centre of mass, moved by a pixel at most, is lined up again.
-    difference = min(
-        np.abs(plain - np.roll(lined, (rows, columns), axis=(0, 1))).mean()
+    # levels.
+    assert prepared_difference(on_paper(digit), ruled(on_paper(digit), squared)) < 6
+
+
+def prepared_difference(plain: np.ndarray, lined: np.ndarray) -> float:
+    """Mean grey-level difference of the two pictures' prepared digits, once the centre
+    of mass (moved by a pixel at most by what was taken away) is lined up again."""
+    plain_image = prepare_digit(plain).image.astype(int)
+    lined_image = prepare_digit(lined).image.astype(int)
+    return min(
+        float(np.abs(plain_image - np.roll(lined_image, (rows, columns), axis=(0, 1))).mean())
         for rows in (-1, 0, 1)
         for columns in (-1, 0, 1)
     )
-    assert difference < 6
 
 
 def fading(gray: np.ndarray) -> np.ndarray:
@@ -154,13 +159,7 @@ def fading(gray: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_broken_printed_lines_are_gone_from_the_prepared_digit(mnist, index):
     digit = mnist.test_images[index]
-    plain = prepare_digit(on_paper(digit)).image.astype(int)
-    lined = prepare_digit(fading(on_paper(digit))).image.astype(int)
-    difference = min(
-        np.abs(plain - np.roll(lined, (rows, columns), axis=(0, 1))).mean()
-        for rows in (-1, 0, 1)
-        for columns in (-1, 0, 1)
-    )
+    difference = prepared_difference(on_paper(digit), fading(on_paper(digit)))
     assert difference < 8  # lines left in: 15 to 19 grey levels; a line inside a 0: 6
 
 
@@ -226,15 +225,7 @@ def against_the_table(gray: np.ndarray, side: str, band: int) -> np.ndarray:
         "right": (0, SIDE - 1 - into - columns[-1]),
     }[side]
     moved = np.roll(gray, shift, axis=(0, 1))
-    table = np.ones_like(moved)
-    region = {
-        "top": np.s_[:band],
-        "bottom": np.s_[-band:],
-        "left": np.s_[:, :band],
-        "right": np.s_[:, -band:],
-    }[side]
-    table[region] = 0.3
-    return np.minimum(moved, table)
+    return np.minimum(moved, sheet_edge(np.ones_like(moved), side, band))
 
 
 @pytest.mark.parametrize("band", [8, 34], ids=["under-a-pen", "wider-than-cleaning"])

@@ -138,7 +138,8 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     # shadow can be darker than 0.5 and still lighter than the ink on it.
     if paper - (1.0 - _bright_level(1.0 - gray)) > _bright_level(gray) - paper:
         gray = 1.0 - gray  # dark ink on light paper: invert to MNIST's light on dark
-    if _bright_level(gray) - float(np.median(gray)) < MIN_CONTRAST:
+    contrast = _bright_level(gray) - float(np.median(gray))
+    if contrast < MIN_CONTRAST:
         return None
     # The opening removes everything narrower than the window (the strokes)
     # and keeps the slowly varying paper and shading; smoothing it takes out its blocks.
@@ -147,7 +148,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     background = ndimage.uniform_filter(opened, size=window)
     # Smoothing would blur the sharp edge of a table beside the sheet into a line of
     # "ink" along it; there the opening itself is the background.
-    table = _table(gray, opened)
+    table = _table(opened, contrast)
     if table.any():
         background = np.where(table, opened, background)
     ink = np.clip(gray - background, 0.0, None)
@@ -174,23 +175,25 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     return np.where(near_strokes, ink, 0.0).astype(np.float32)
 
 
-def _table(gray: np.ndarray, opened: np.ndarray) -> np.ndarray:
+def _table(opened: np.ndarray, contrast: float) -> np.ndarray:
     """Where the table beside the sheet shows, with TABLE_BLUR px of its edge: a plateau
-    of the opening (wider than any stroke) along the picture's border, or nothing. A
-    band narrower than cleaning's window stays ink, and ``_line_pixels`` takes it away."""
+    of the opening (wider than any stroke) along the picture's border, or nothing.
+    ``contrast`` is the ink's above the paper. A band narrower than cleaning's window
+    stays ink, and ``_line_pixels`` takes it away."""
     from scipy import ndimage
 
-    contrast = _bright_level(gray) - float(np.median(gray))
     plateau = opened - float(np.median(opened)) > TABLE_CONTRAST * contrast
     labels, count = ndimage.label(plateau)
-    table = np.zeros_like(plateau)
     # A band along a side, or the wedges a sheet seen at an angle leaves, lies along
     # LINE_SPAN of a side; a thick stroke that the window kept (a tight crop leaves no pen
     # to measure) only meets the border where it ends.
+    along = np.zeros(count, dtype=bool)
     for side in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-        along = np.bincount(side, minlength=count + 1)[1:] >= LINE_SPAN * len(side)
-        table |= np.isin(labels, np.flatnonzero(along) + 1)
-    return ndimage.binary_dilation(table, iterations=TABLE_BLUR) if table.any() else table
+        along |= np.bincount(side, minlength=count + 1)[1:] >= LINE_SPAN * len(side)
+    if not along.any():
+        return np.zeros_like(plateau)
+    table = np.isin(labels, np.flatnonzero(along) + 1)
+    return ndimage.binary_dilation(table, iterations=TABLE_BLUR)
 
 
 def _bright_level(values: np.ndarray) -> float:
