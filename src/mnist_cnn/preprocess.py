@@ -69,6 +69,11 @@ LINE_COVER = 0.5  # ... if inked along at least this share of its length
 # picture's border. Its edge, blurred by up to TABLE_BLUR px, is not ink.
 TABLE_CONTRAST = 0.3
 TABLE_BLUR = 3
+# The sheet is convex, so ink outside the convex hull of the paper (narrow bands and
+# wedges of table along the border) is the table, when its darkness differs from the
+# pen's by this share of the ink's contrast: a digit's own bar drawn off the drawing
+# page's canvas lies outside the paper too, but in the pen's own ink.
+SHEET_LEVEL_DIFFERENCE = 0.15
 # A straight line within this outer share of the picture is the edge of a sheet or a
 # screenshot, however thick: a band of table narrower than cleaning's window is ink,
 # a wider one leaves a line at its inner side (bands up to 0.15 in benchmarks/handwriting).
@@ -155,12 +160,14 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     peak = _bright_level(ink)
     if peak < MIN_CONTRAST:
         return None
+    darkness = ink  # before stretching: the table and the pen keep their own levels
     # Stretch each stroke to full brightness against its own neighbourhood, so
     # ink in the shadow of a page matches ink in the light; the floor at a
     # share of the global peak keeps empty paper from being stretched into ink.
     local_peak = ndimage.maximum_filter(ink, size=window)
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
+    ink = _outside_the_sheet(ink, darkness, contrast)
     ink = _without_lines(ink)
     mask = ink > 0.5
     if rejoin:
@@ -194,6 +201,47 @@ def _table(opened: np.ndarray, contrast: float) -> np.ndarray:
         return np.zeros_like(plateau)
     table = np.isin(labels, np.flatnonzero(along) + 1)
     return ndimage.binary_dilation(table, iterations=TABLE_BLUR)
+
+
+def _outside_the_sheet(ink: np.ndarray, darkness: np.ndarray, contrast: float) -> np.ndarray:
+    """``ink`` without the table around the sheet: ink outside the convex hull of the
+    paper, each piece of it darker or lighter than the pen's strokes inside.
+
+    A band of table narrower than cleaning's window, or the wedges around a sheet seen at
+    an angle, is ink to the opening; where the digit touches it, nothing about its shape
+    tells it from a stroke, but the table is not the pen's colour.
+    """
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+    from scipy.spatial import ConvexHull, QhullError
+
+    paper = ink == 0
+    rows = np.flatnonzero(paper.any(axis=1))
+    if len(rows) < 2 or paper.all():
+        return ink
+    # The hull of the paper is the hull of each row's first and last paper pixel.
+    first = paper.argmax(axis=1)[rows]
+    last = paper.shape[1] - 1 - paper[:, ::-1].argmax(axis=1)[rows]
+    ends = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)])
+    try:
+        hull = ConvexHull(ends.astype(float))
+    except QhullError:  # the paper is one line: no sheet to speak of
+        return ink
+    corners = [(float(ends[index, 1]), float(ends[index, 0])) for index in hull.vertices]
+    filled = Image.new("1", (ink.shape[1], ink.shape[0]), 0)
+    ImageDraw.Draw(filled).polygon(corners, fill=1, outline=1)  # the outline's pixels are in
+    inside = np.asarray(filled, dtype=bool)
+    outside = (ink > 0) & ~inside
+    strokes = (ink > 0.5) & inside
+    if not outside.any() or not strokes.any():
+        return ink
+    pen = float(np.median(darkness[strokes]))
+    labels, count = ndimage.label(outside, structure=np.ones((3, 3)))
+    levels = ndimage.median(darkness, labels, np.arange(1, count + 1))
+    table = np.abs(np.asarray(levels) - pen) > SHEET_LEVEL_DIFFERENCE * contrast
+    if not table.any():
+        return ink
+    return np.where(np.isin(labels, np.flatnonzero(table) + 1), 0.0, ink).astype(np.float32)
 
 
 def _bright_level(values: np.ndarray) -> float:
