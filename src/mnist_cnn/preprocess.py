@@ -74,6 +74,7 @@ TABLE_BLUR = 3
 # pen's by this share of the ink's contrast: a digit's own bar drawn off the drawing
 # page's canvas lies outside the paper too, but in the pen's own ink.
 SHEET_LEVEL_DIFFERENCE = 0.15
+SHEET_PAPER_SHARE = 0.001  # ink-free regions smaller than this share of the picture are not paper
 # A straight line within this outer share of the picture is the edge of a sheet or a
 # screenshot, however thick: a band of table narrower than cleaning's window is ink,
 # a wider one leaves a line at its inner side (bands up to 0.15 in benchmarks/handwriting).
@@ -167,7 +168,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     local_peak = ndimage.maximum_filter(ink, size=window)
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
-    ink = _outside_the_sheet(ink, darkness, contrast)
+    ink = _outside_the_sheet(ink, darkness, gray, contrast)
     ink = _without_lines(ink)
     mask = ink > 0.5
     if rejoin:
@@ -203,9 +204,12 @@ def _table(opened: np.ndarray, contrast: float) -> np.ndarray:
     return ndimage.binary_dilation(table, iterations=TABLE_BLUR)
 
 
-def _outside_the_sheet(ink: np.ndarray, darkness: np.ndarray, contrast: float) -> np.ndarray:
-    """``ink`` without the table around the sheet: ink outside the convex hull of the
-    paper, each piece of it darker or lighter than the pen's strokes inside.
+def _outside_the_sheet(
+    ink: np.ndarray, darkness: np.ndarray, gray: np.ndarray, contrast: float
+) -> np.ndarray:
+    """``ink`` without the table around the sheet: each piece of ink outside the convex
+    hull of the paper whose darkness (before stretching) differs from the pen's strokes
+    inside, with the ink at its level joined to it.
 
     A band of table narrower than cleaning's window, or the wedges around a sheet seen at
     an angle, is ink to the opening; where the digit touches it, nothing about its shape
@@ -215,7 +219,14 @@ def _outside_the_sheet(ink: np.ndarray, darkness: np.ndarray, contrast: float) -
     from scipy import ndimage
     from scipy.spatial import ConvexHull, QhullError
 
-    paper = ink == 0
+    # Paper is the broad ink-free regions as light as the paper: the table where it is
+    # background (wider than cleaning's window) is not, nor a few ink-free pixels in a
+    # band of table, which would stretch the hull over the band.
+    paper = (ink == 0) & (gray - float(np.median(gray)) <= TABLE_CONTRAST * contrast)
+    labels, count = ndimage.label(paper)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    paper = np.isin(labels, np.flatnonzero(sizes >= SHEET_PAPER_SHARE * paper.size))
     rows = np.flatnonzero(paper.any(axis=1))
     if len(rows) < 2 or paper.all():
         return ink
@@ -237,11 +248,21 @@ def _outside_the_sheet(ink: np.ndarray, darkness: np.ndarray, contrast: float) -
         return ink
     pen = float(np.median(darkness[strokes]))
     labels, count = ndimage.label(outside, structure=np.ones((3, 3)))
-    levels = ndimage.median(darkness, labels, np.arange(1, count + 1))
-    table = np.abs(np.asarray(levels) - pen) > SHEET_LEVEL_DIFFERENCE * contrast
-    if not table.any():
+    levels = np.asarray(ndimage.median(darkness, labels, np.arange(1, count + 1)))
+    tolerance = SHEET_LEVEL_DIFFERENCE * contrast
+    table_pieces = np.flatnonzero(np.abs(levels - pen) > tolerance) + 1
+    if not len(table_pieces):
         return ink
-    return np.where(np.isin(labels, np.flatnonzero(table) + 1), 0.0, ink).astype(np.float32)
+    # The table reaches inside the hull where the sheet's edge is not straight (shaded,
+    # blurred): ink joined to a piece of it, at its level and not the pen's, goes with it.
+    table = np.zeros_like(outside)
+    for piece in table_pieces:
+        level = levels[piece - 1]
+        alike = (ink > 0) & (np.abs(darkness - level) <= tolerance)
+        alike &= np.abs(darkness - pen) > tolerance
+        grown, _ = ndimage.label(alike | (labels == piece), structure=np.ones((3, 3)))
+        table |= np.isin(grown, np.unique(grown[labels == piece]))
+    return np.where(table, 0.0, ink).astype(np.float32)
 
 
 def _bright_level(values: np.ndarray) -> float:
