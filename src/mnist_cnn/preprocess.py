@@ -74,7 +74,9 @@ TABLE_BLUR = 3
 # pen's by this share of the ink's contrast: a digit's own bar drawn off the drawing
 # page's canvas lies outside the paper too, but in the pen's own ink.
 SHEET_LEVEL_DIFFERENCE = 0.15
-SHEET_PAPER_SHARE = 0.001  # ink-free regions smaller than this share of the picture are not paper
+# Ink-free regions (or pieces of table) smaller than this share of the picture are not
+# paper (or not table): specks.
+SHEET_PAPER_SHARE = 0.001
 # A straight line within this outer share of the picture is the edge of a sheet or a
 # screenshot, however thick: a band of table narrower than cleaning's window is ink,
 # a wider one leaves a line at its inner side (bands up to 0.15 in benchmarks/handwriting).
@@ -161,7 +163,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     peak = _bright_level(ink)
     if peak < MIN_CONTRAST:
         return None
-    darkness = ink  # before stretching: the table and the pen keep their own levels
+    darkness = ink.copy()  # before stretching: the table and the pen keep their own levels
     # Stretch each stroke to full brightness against its own neighbourhood, so
     # ink in the shadow of a page matches ink in the light; the floor at a
     # share of the global peak keeps empty paper from being stretched into ink.
@@ -248,18 +250,26 @@ def _outside_the_sheet(
         return ink
     pen = float(np.median(darkness[strokes]))
     labels, count = ndimage.label(outside, structure=np.ones((3, 3)))
-    levels = np.asarray(ndimage.median(darkness, labels, np.arange(1, count + 1)))
+    # The table reaches the picture's border, and is no speck: that also bounds the
+    # pieces to weigh, each with a pass over the picture, on a textured table.
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    pieces = border[(border > 0) & (sizes[border] >= SHEET_PAPER_SHARE * ink.size)]
+    if not len(pieces):
+        return ink
+    levels = np.asarray(ndimage.median(darkness, labels, pieces))
     tolerance = SHEET_LEVEL_DIFFERENCE * contrast
-    table_pieces = np.flatnonzero(np.abs(levels - pen) > tolerance) + 1
+    table_pieces = pieces[np.abs(levels - pen) > tolerance]
     if not len(table_pieces):
         return ink
+    alike_any = (ink > 0) & (np.abs(darkness - pen) > tolerance)
     # The table reaches inside the hull where the sheet's edge is not straight (shaded,
     # blurred): ink joined to a piece of it, at its level and not the pen's, goes with it.
     table = np.zeros_like(outside)
-    for piece in table_pieces:
-        level = levels[piece - 1]
-        alike = (ink > 0) & (np.abs(darkness - level) <= tolerance)
-        alike &= np.abs(darkness - pen) > tolerance
+    for piece, level in zip(pieces, levels, strict=True):
+        if piece not in table_pieces:
+            continue
+        alike = alike_any & (np.abs(darkness - level) <= tolerance)
         grown, _ = ndimage.label(alike | (labels == piece), structure=np.ones((3, 3)))
         table |= np.isin(grown, np.unique(grown[labels == piece]))
     return np.where(table, 0.0, ink).astype(np.float32)
