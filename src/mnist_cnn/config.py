@@ -136,7 +136,7 @@ PRESETS: dict[str, TrainConfig] = {
     # The fast net and schedule for 6 epochs on images randomly shifted by whole pixels
     # and rotated, its saved model averaging over 9 test-time views. On the held-out
     # split (3 seeds) it beat the batch-norm net it replaced (99.52% against 99.44%)
-    # in a seventh of the time: batch norm doubled the fast net's epoch on this CPU
+    # in a seventh of the time: batch norm more than doubled the fast net's epoch on this CPU
     # (README, "Presets and speed"; benchmarks/results/tune_accurate-fast-net.json).
     "accurate": TrainConfig(
         preset="accurate",

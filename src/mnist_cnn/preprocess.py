@@ -253,26 +253,30 @@ def _outside_the_sheet(
     # The table reaches the picture's border, and is no speck: that also bounds the
     # pieces to weigh, each with a pass over the picture, on a textured table.
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    pieces = border[(border > 0) & (sizes[border] >= SHEET_PAPER_SHARE * ink.size)]
+    border = _on_the_border(labels)
+    pieces = border[sizes[border] >= SHEET_PAPER_SHARE * ink.size]
     if not len(pieces):
         return ink
     levels = np.asarray(ndimage.median(darkness, labels, pieces))
     tolerance = SHEET_LEVEL_DIFFERENCE * contrast
-    table_pieces = pieces[np.abs(levels - pen) > tolerance]
-    if not len(table_pieces):
+    not_the_pen = np.abs(levels - pen) > tolerance
+    if not not_the_pen.any():
         return ink
-    alike_any = (ink > 0) & (np.abs(darkness - pen) > tolerance)
+    off_pen = (ink > 0) & (np.abs(darkness - pen) > tolerance)
     # The table reaches inside the hull where the sheet's edge is not straight (shaded,
     # blurred): ink joined to a piece of it, at its level and not the pen's, goes with it.
     table = np.zeros_like(outside)
-    for piece, level in zip(pieces, levels, strict=True):
-        if piece not in table_pieces:
-            continue
-        alike = alike_any & (np.abs(darkness - level) <= tolerance)
+    for piece, level in zip(pieces[not_the_pen], levels[not_the_pen], strict=True):
+        alike = off_pen & (np.abs(darkness - level) <= tolerance)
         grown, _ = ndimage.label(alike | (labels == piece), structure=np.ones((3, 3)))
         table |= np.isin(grown, np.unique(grown[labels == piece]))
     return np.where(table, 0.0, ink).astype(np.float32)
+
+
+def _on_the_border(labels: np.ndarray) -> np.ndarray:
+    """The labels (above 0) of the components that touch the picture's border."""
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return border[border > 0]
 
 
 def _bright_level(values: np.ndarray) -> float:
@@ -298,8 +302,7 @@ def _background_window(gray: np.ndarray) -> int:
     # The pen is measured on ink clear of the picture's border: a band of table or the
     # border of a screenshot is wide, but it is not a stroke.
     labels, _ = ndimage.label(rough, structure=np.ones((3, 3)))
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    rough &= ~np.isin(labels, border[border > 0])
+    rough &= ~np.isin(labels, _on_the_border(labels))
     if not rough.any():
         return window
     depth = ndimage.distance_transform_edt(rough)
