@@ -166,3 +166,55 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it():
     assert resolve_precision(PRESETS["tutorial"]).precision == "float32"  # asked for, kept
     with pytest.raises(MnistCnnError, match="precision must be one of auto, float32, bfloat16"):
         preset_config("fast", precision="half")
+
+
+def test_label_smoothing_spreads_the_target_over_all_classes():
+    from mnist_cnn.losses import SmoothedSparseCrossentropy
+
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.05, 0.05, 0.9]], dtype=np.float32)
+    labels = np.array([0, 1])
+    # By hand: the target is 0.9 on the label plus 0.1 / 3 on every class.
+    targets = np.full((2, 3), 0.1 / 3) + 0.9 * np.eye(3)[labels]
+    expected = np.mean(-np.sum(targets * np.log(probabilities), axis=1))
+    loss = SmoothedSparseCrossentropy(0.1)(labels, probabilities)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    # Without smoothing it is the ordinary sparse cross-entropy: -log p(label).
+    plain = SmoothedSparseCrossentropy(0.0)(labels, probabilities)
+    np.testing.assert_allclose(float(plain), -np.mean(np.log([0.7, 0.05])), rtol=1e-5)
+
+
+def test_a_checkpoint_compiled_with_label_smoothing_loads_with_it(tmp_path):
+    from mnist_cnn.engines import open_keras_file
+
+    config = dataclasses.replace(PRESETS["fast"], label_smoothing=0.2)
+    model = compile_model(build_model(config), config, steps_per_epoch=2)
+    images = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
+    model.fit(images, np.arange(4), batch_size=4, epochs=1, verbose=0)
+    path = tmp_path / "checkpoint.keras"
+    model.save(path)
+    loaded = open_keras_file(path, compile=True)
+    assert loaded.loss.label_smoothing == 0.2
+    assert preset_config("best").label_smoothing == 0.1
+    with pytest.raises(MnistCnnError, match=r"label_smoothing must be in \[0, 1\), got 1.0"):
+        preset_config("best", label_smoothing=1.0)
+
+
+def test_the_deep_net_has_two_convolutions_per_block_and_trains():
+    config = dataclasses.replace(PRESETS["best"], architecture="deep")
+    model = compile_model(build_model(config), config, steps_per_epoch=2)
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(layer.filters, layer.kernel_size) for layer in convolutions] == [
+        (32, (3, 3)), (32, (3, 3)), (64, (3, 3)), (64, (3, 3)),
+    ]  # fmt: skip
+    # 28 -> 26 -> 24, pooled to 12 -> 10 -> 8, pooled to 4: 4 * 4 * 64 into dense 256.
+    expected = 2 * (
+        26 * 26 * 32 * 9 + 24 * 24 * 32 * 9 * 32 + 10 * 10 * 64 * 9 * 32
+        + 8 * 8 * 64 * 9 * 64 + 1024 * 256 + 256 * 10
+    )  # fmt: skip
+    assert forward_flops_per_image(model) == expected
+    images = np.random.default_rng(2).random((8, 28, 28, 1), dtype=np.float32)
+    before = [weight.copy() for weight in model.get_weights()]
+    model.fit(images, np.arange(8) % 10, batch_size=4, epochs=1, verbose=0)
+    assert any(
+        not np.array_equal(old, new) for old, new in zip(before, model.get_weights(), strict=True)
+    )

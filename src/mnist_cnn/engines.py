@@ -225,6 +225,8 @@ def open_keras_file(
     """
     import keras
 
+    import mnist_cnn.losses  # noqa: F401  registers the losses a checkpoint may be compiled with
+
     path = check_keras_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=compile)

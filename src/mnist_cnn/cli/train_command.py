@@ -34,6 +34,7 @@ RUN_DEFINING_OPTIONS = (
     "ensemble",
     "test_time_views",
     "elastic_alpha",
+    "label_smoothing",
     "precision",
     "run_dir",
     "runs_root",
@@ -107,6 +108,13 @@ def _add_recipe_options(train: argparse.ArgumentParser) -> None:
             "strength of the random elastic distortion of training images "
             "(Simard et al. 2003; 34 moves pixels about 1.4 px), 0 turns it off "
             f"(default: {_default_by_preset('elastic_alpha')})"
+        ),
+    )  # fmt: skip
+    train.add_argument(
+        "--label-smoothing", type=float, default=None, metavar="SHARE",
+        help=(
+            "share of each training target spread evenly over all classes, in [0, 1) "
+            f"(default: {_default_by_preset('label_smoothing')})"
         ),
     )  # fmt: skip
     train.add_argument(
@@ -268,6 +276,7 @@ def _config_from(arguments: argparse.Namespace):
         ensemble=arguments.ensemble,
         test_time_views=arguments.test_time_views,
         elastic_alpha=arguments.elastic_alpha,
+        label_smoothing=arguments.label_smoothing,
         precision=arguments.precision,
     )
 
