@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -178,6 +181,9 @@ def test_label_smoothing_spreads_the_target_over_all_classes():
     expected = np.mean(-np.sum(targets * np.log(probabilities), axis=1))
     loss = SmoothedSparseCrossentropy(0.1)(labels, probabilities)
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    # Labels as a column, as some pipelines hand them, give the same loss.
+    column = SmoothedSparseCrossentropy(0.1)(labels[:, None], probabilities)
+    np.testing.assert_allclose(float(column), expected, rtol=1e-5)
     # Without smoothing it is the ordinary sparse cross-entropy: -log p(label).
     plain = SmoothedSparseCrossentropy(0.0)(labels, probabilities)
     np.testing.assert_allclose(float(plain), -np.mean(np.log([0.7, 0.05])), rtol=1e-5)
@@ -186,7 +192,8 @@ def test_label_smoothing_spreads_the_target_over_all_classes():
 def test_a_checkpoint_compiled_with_label_smoothing_loads_with_it(tmp_path):
     from mnist_cnn.engines import open_keras_file
 
-    config = dataclasses.replace(PRESETS["fast"], label_smoothing=0.2)
+    # float32: the net computes as saved, and in_float32 has only the loss to drop.
+    config = dataclasses.replace(PRESETS["fast"], label_smoothing=0.2, precision="float32")
     model = compile_model(build_model(config), config, steps_per_epoch=2)
     images = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
     model.fit(images, np.arange(4), batch_size=4, epochs=1, verbose=0)
@@ -194,6 +201,20 @@ def test_a_checkpoint_compiled_with_label_smoothing_loads_with_it(tmp_path):
     model.save(path)
     loaded = open_keras_file(path, compile=True)
     assert loaded.loss.label_smoothing == 0.2
+    # The model a run keeps carries no loss: plain Keras, without this package, opens it.
+    kept = tmp_path / "model.keras"
+    save_model(in_float32(model), kept)
+    np.save(tmp_path / "images.npy", images)
+    script = (
+        "import sys, keras, numpy as np\n"
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        "np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, kept, tmp_path / "images.npy", tmp_path / "out.npy"],
+        check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )  # fmt: skip
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model(images).numpy(), atol=1e-6)
     assert preset_config("best").label_smoothing == 0.1
     with pytest.raises(MnistCnnError, match=r"label_smoothing must be in \[0, 1\), got 1.0"):
         preset_config("best", label_smoothing=1.0)

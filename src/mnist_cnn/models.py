@@ -106,12 +106,17 @@ def dtype_policy(precision: Precision) -> str:
 
 
 def in_float32(network: keras.Model) -> keras.Model:
-    """``network`` itself if it computes in float32; else a float32 copy with its weights.
+    """``network`` as it is saved and read: a float32 copy with its weights, and no loss.
 
     A net trained in bfloat16 is saved and served in float32: the same weights,
-    predictions on any CPU (emulated bfloat16 is slow) and plain ONNX export.
+    predictions on any CPU (emulated bfloat16 is slow) and plain ONNX export. A
+    compiled net loses its loss and optimizer in the copy, so that its saved file
+    opens with plain ``keras.saving.load_model`` even when training used this
+    package's own loss (``losses``); checkpoints keep them. ``network`` itself
+    when there is nothing to change.
     """
-    if all(layer.dtype_policy.name == "float32" for layer in network.layers):
+    float32 = all(layer.dtype_policy.name == "float32" for layer in network.layers)
+    if float32 and not network.compiled:
         return network
     config = network.get_config()
     for layer in config["layers"]:

@@ -101,6 +101,7 @@ CONFIG_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "warmup_fraction": ("warm-up", lambda value: f"{_percent(value)} of steps" if value else "off"),
     "adam_beta_1": ("Adam β₁", _plain),
     "adam_beta_2": ("Adam β₂", _plain),
+    "label_smoothing": ("label smoothing", _off_or(lambda value: f"{value:g}")),
     "max_shift_pixels": ("random shift", _off_or(lambda value: f"up to {value:g} px")),
     "whole_pixel_shifts": ("whole-pixel shifts only", _plain),
     "max_rotation_degrees": ("random rotation", _off_or(lambda value: f"up to {value:g}°")),
