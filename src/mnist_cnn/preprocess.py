@@ -49,6 +49,10 @@ BRIDGE_MAX_WIDTH = 2.0
 SMALL_DIGIT_FRACTION = 0.25
 BRIGHT_PIXELS = 30  # ink is there when this many pixels stand out (at WORKING_SIZE)
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of full scale)
+# Light "ink" around this share of the dark pixels is a sheet on a table, and the dark
+# pixels its ink (_light_on_dark).
+SHEET_ENCLOSED = 0.8
+SHEET_ABOVE_TABLE = 0.25  # the sheet is this share of the way from the median to the brightest
 LOCAL_PEAK_FLOOR = 0.35  # ink is stretched to its local peak, but never past 1/0.35 times
 NOISE_FLOOR = 0.2  # after stretching, values below this are paper texture, not ink
 MIN_COMPONENT_FRACTION = 0.08  # ink blobs smaller than this share of the largest are specks
@@ -140,23 +144,18 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     from scipy import ndimage
 
     gray = _reduce(gray)
-    paper = float(np.median(gray))
-    # Ink is the few pixels furthest from the paper (the median). Which side they lie on,
-    # not whether the paper is above mid-grey, says the polarity: tinted paper in a
-    # shadow can be darker than 0.5 and still lighter than the ink on it.
-    if paper - (1.0 - _bright_level(1.0 - gray)) > _bright_level(gray) - paper:
-        gray = 1.0 - gray  # dark ink on light paper: invert to MNIST's light on dark
-    contrast = _bright_level(gray) - float(np.median(gray))
+    gray, sheet = _light_on_dark(gray)
+    contrast = _bright_level(gray) - _paper_level(gray, sheet)
     if contrast < MIN_CONTRAST:
         return None
     # The opening removes everything narrower than the window (the strokes)
     # and keeps the slowly varying paper and shading; smoothing it takes out its blocks.
-    window = _background_window(gray)
+    window = _background_window(gray, sheet)
     opened = ndimage.grey_opening(gray, size=(window, window))
     background = ndimage.uniform_filter(opened, size=window)
     # Smoothing would blur the sharp edge of a table beside the sheet into a line of
     # "ink" along it; there the opening itself is the background.
-    table = _table(opened, contrast)
+    table = _table(opened, sheet, contrast)
     if table.any():
         background = np.where(table, opened, background)
     ink = np.clip(gray - background, 0.0, None)
@@ -170,7 +169,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     local_peak = ndimage.maximum_filter(ink, size=window)
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
-    ink = _outside_the_sheet(ink, darkness, gray, contrast)
+    ink = _outside_the_sheet(ink, darkness, gray, sheet, contrast)
     ink = _without_lines(ink)
     mask = ink > 0.5
     if rejoin:
@@ -185,14 +184,55 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     return np.where(near_strokes, ink, 0.0).astype(np.float32)
 
 
-def _table(opened: np.ndarray, contrast: float) -> np.ndarray:
+def _light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``gray`` as light ink on dark paper, inverted where needed, and where the paper
+    is: None where the median is the paper's level, or the sheet (_paper_level).
+
+    Ink is a minority of pixels, so the median is the paper, and the ink is the few
+    pixels furthest from it: which side they lie on, not whether the paper is above
+    mid-grey, says the polarity, since tinted paper in a shadow can be darker than 0.5 and
+    still lighter than the ink on it. A sheet photographed on a darker table can leave the
+    table the median, with the sheet further above it than the ink below: then the dark
+    ink lies inside the light sheet, and the sheet is the paper.
+    """
+    from scipy import ndimage
+
+    median = float(np.median(gray))
+    dark_gap = median - (1.0 - _bright_level(1.0 - gray))
+    bright_gap = _bright_level(gray) - median
+    if dark_gap > bright_gap:
+        return 1.0 - gray, None
+    if dark_gap >= MIN_CONTRAST:
+        dark = gray < median - 0.5 * dark_gap
+        # The sheet: the biggest region brighter than the table, which is flat.
+        labels, count = ndimage.label(gray > median + SHEET_ABOVE_TABLE * bright_gap)
+        if count:
+            sizes = np.bincount(labels.ravel(), minlength=count + 1)
+            sizes[0] = 0
+            sheet = _convex_hull(labels == sizes.argmax())
+            if (
+                sheet is not None
+                and sizes.max() > dark.sum()
+                and (sheet & dark).sum() >= SHEET_ENCLOSED * dark.sum()
+            ):
+                return 1.0 - gray, sheet
+    return gray, None
+
+
+def _paper_level(values: np.ndarray, sheet: np.ndarray | None) -> float:
+    """The paper's level in ``values`` (the picture, or its opening): their median, or
+    the sheet's where a table around the sheet outweighs it (_light_on_dark)."""
+    return float(np.median(values if sheet is None else values[sheet]))
+
+
+def _table(opened: np.ndarray, sheet: np.ndarray | None, contrast: float) -> np.ndarray:
     """Where the table beside the sheet shows, with TABLE_BLUR px of its edge: a plateau
     of the opening (wider than any stroke) along the picture's border, or nothing.
     ``contrast`` is the ink's above the paper. A band narrower than cleaning's window
     stays ink, and ``_line_pixels`` takes it away."""
     from scipy import ndimage
 
-    plateau = opened - float(np.median(opened)) > TABLE_CONTRAST * contrast
+    plateau = opened - _paper_level(opened, sheet) > TABLE_CONTRAST * contrast
     labels, count = ndimage.label(plateau)
     # A band along a side, or the wedges a sheet seen at an angle leaves, lies along
     # LINE_SPAN of a side; a thick stroke that the window kept (a tight crop leaves no pen
@@ -207,7 +247,11 @@ def _table(opened: np.ndarray, contrast: float) -> np.ndarray:
 
 
 def _outside_the_sheet(
-    ink: np.ndarray, darkness: np.ndarray, gray: np.ndarray, contrast: float
+    ink: np.ndarray,
+    darkness: np.ndarray,
+    gray: np.ndarray,
+    sheet: np.ndarray | None,
+    contrast: float,
 ) -> np.ndarray:
     """``ink`` without the table around the sheet: each piece of ink outside the convex
     hull of the paper whose darkness (before stretching) differs from the pen's strokes
@@ -217,33 +261,21 @@ def _outside_the_sheet(
     an angle, is ink to the opening; where the digit touches it, nothing about its shape
     tells it from a stroke, but the table is not the pen's colour.
     """
-    from PIL import Image, ImageDraw
     from scipy import ndimage
-    from scipy.spatial import ConvexHull, QhullError
 
     # Paper is the broad ink-free regions as light as the paper: the table where it is
     # background (wider than cleaning's window) is not, nor a few ink-free pixels in a
     # band of table, which would stretch the hull over the band.
-    paper = (ink == 0) & (gray - float(np.median(gray)) <= TABLE_CONTRAST * contrast)
+    paper = (ink == 0) & (gray - _paper_level(gray, sheet) <= TABLE_CONTRAST * contrast)
     labels, count = ndimage.label(paper)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     sizes[0] = 0
     paper = np.isin(labels, np.flatnonzero(sizes >= SHEET_PAPER_SHARE * paper.size))
-    rows = np.flatnonzero(paper.any(axis=1))
-    if len(rows) < 2 or paper.all():
+    if paper.all():
         return ink
-    # The hull of the paper is the hull of each row's first and last paper pixel.
-    first = paper.argmax(axis=1)[rows]
-    last = paper.shape[1] - 1 - paper[:, ::-1].argmax(axis=1)[rows]
-    ends = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)])
-    try:
-        hull = ConvexHull(ends.astype(float))
-    except QhullError:  # the paper is one line: no sheet to speak of
+    inside = _convex_hull(paper)
+    if inside is None:  # the paper is one line, or none: no sheet to speak of
         return ink
-    corners = [(float(ends[index, 1]), float(ends[index, 0])) for index in hull.vertices]
-    filled = Image.new("1", (ink.shape[1], ink.shape[0]), 0)
-    ImageDraw.Draw(filled).polygon(corners, fill=1, outline=1)  # the outline's pixels are in
-    inside = np.asarray(filled, dtype=bool)
     outside = (ink > 0) & ~inside
     strokes = (ink > 0.5) & inside
     if not outside.any() or not strokes.any():
@@ -273,6 +305,29 @@ def _outside_the_sheet(
     return np.where(table, 0.0, ink).astype(np.float32)
 
 
+def _convex_hull(mask: np.ndarray) -> np.ndarray | None:
+    """The pixels inside the convex hull of ``mask`` (its outline's pixels included), or
+    None where ``mask`` is empty or one line."""
+    from PIL import Image, ImageDraw
+    from scipy.spatial import ConvexHull, QhullError
+
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) < 2:
+        return None
+    # The hull of the mask is the hull of each row's first and last pixel.
+    first = mask.argmax(axis=1)[rows]
+    last = mask.shape[1] - 1 - mask[:, ::-1].argmax(axis=1)[rows]
+    ends = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)])
+    try:
+        hull = ConvexHull(ends.astype(float))
+    except QhullError:
+        return None
+    corners = [(float(ends[index, 1]), float(ends[index, 0])) for index in hull.vertices]
+    filled = Image.new("1", (mask.shape[1], mask.shape[0]), 0)
+    ImageDraw.Draw(filled).polygon(corners, fill=1, outline=1)
+    return np.asarray(filled, dtype=bool)
+
+
 def _on_the_border(labels: np.ndarray) -> np.ndarray:
     """The labels (above 0) of the components that touch the picture's border."""
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -288,7 +343,7 @@ def _bright_level(values: np.ndarray) -> float:
     return float(np.partition(flat, flat.size - count)[flat.size - count])
 
 
-def _background_window(gray: np.ndarray) -> int:
+def _background_window(gray: np.ndarray, sheet: np.ndarray | None) -> int:
     """The opening's size: a sixth of the picture, or 1.5 pens where the pen is wider.
 
     A felt-tip on a tight crop can be a quarter of the picture wide; a window narrower
@@ -297,7 +352,7 @@ def _background_window(gray: np.ndarray) -> int:
     from scipy import ndimage
 
     window = max(9, min(gray.shape) // 6)
-    paper = float(np.median(gray))
+    paper = _paper_level(gray, sheet)
     rough = gray - paper > 0.5 * (_bright_level(gray) - paper)
     # The pen is measured on ink clear of the picture's border: a band of table or the
     # border of a screenshot is wide, but it is not a stroke.
