@@ -93,7 +93,10 @@ EDGE_BAND_PEN_RATIO = 2.0
 # A component along the border with this share of its ink in the outer EDGE_BAND is the
 # edge of the sheet (seen at an angle, so not straight along a row or a column).
 SHEET_EDGE_SHARE = 0.9
-FRAME_HOLE_RATIO = 2.0  # a frame's hole is many times its own ink; a 0's is about its own ink
+# A ring holding other ink is a frame if its hole is at least this share of its ink and
+# its corners are square (_has_corners): a thick frame drawn close around a 1 holds about
+# 0.6 of its ink, and a 0 with something inside it is round.
+FRAME_HOLE_RATIO = 0.5
 # A frame is drawn square-cornered: ink within this share of its box's size from each corner.
 # An ellipse (a 0) leaves about 29% of each side empty at its corners.
 FRAME_CORNER_FRACTION = 0.12
@@ -616,9 +619,9 @@ def _touching_frame(blob: np.ndarray) -> np.ndarray:
     # that looks thicker has a stroke of the digit lying along it (a 2's base), kept.
     pen = min(sides)
     # A frame around a 1 is tall and narrow: its pen is a share of its longer side, and
-    # there must be room inside it. Only where its four sides are one pen: a boxy 8 drawn
-    # with a chisel marker has thicker sides one way than the other.
-    even = max(sides) <= FRAME_EVEN_SIDES * pen
+    # there must be room inside it. Only where its sides are one pen, but for one that a
+    # stroke runs along: a boxy 8 drawn with a chisel marker has two thicker sides.
+    even = sorted(sides)[2] <= FRAME_EVEN_SIDES * pen
     limit = FRAME_MAX_PEN * (max(height, width) if even else min(height, width))
     if pen == 0 or pen > limit or 2 * pen + 2 >= min(height, width):
         return nothing
