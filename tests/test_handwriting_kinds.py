@@ -85,6 +85,18 @@ def test_a_thick_marker_seven_is_thinned_to_mnists_width():
     assert pieces_of(image) == 1  # thinning never cuts the digit
 
 
+def test_a_felt_tip_loop_filled_in_is_not_hollowed():
+    # A 6 whose loop the felt-tip filled: a disc 130 px wide under a stem 50 px wide, on
+    # a 320 px picture (cleaning's own scale). Cleaning's window was 1.5 median pens
+    # (75 px), so it took the disc's middle for paper and left a ring, read as an 8.
+    gray = drawn([[(140, 40), (125, 190)]], size=320, pen=50)
+    image = Image.fromarray(np.round(gray * 255).astype(np.uint8))
+    ImageDraw.Draw(image).ellipse((80, 150, 210, 280), fill=0)
+    ink = clean_ink(np.asarray(image, dtype=np.float32) / 255)
+    assert ink[215, 145] > 0.5  # the disc's centre
+    assert ink[10, 10] == 0.0
+
+
 def test_widths_mnist_already_has_are_left_alone():
     # A 7 whose pen is 3.5 px at 28x28 is within MNIST's range: neither thinned nor thickened.
     gray = drawn([seven(60, 80, 280)], pen=round(3.5 * 280 / 20))

