@@ -53,6 +53,11 @@ MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of full scal
 # pixels its ink (_light_on_dark).
 SHEET_ENCLOSED = 0.8
 SHEET_ABOVE_TABLE = 0.25  # the sheet is this share of the way from the median to the brightest
+# Light pixels further from the median than the dark ones, but no further than twice as
+# far, are lit paper where they reach this deep (a share of the picture's shorter side)
+# and twice as deep as the dark: strokes are thin.
+LIT_GAP_SHARE = 0.5
+LIT_DEPTH = 0.13
 LOCAL_PEAK_FLOOR = 0.35  # ink is stretched to its local peak, but never past 1/0.35 times
 NOISE_FLOOR = 0.2  # after stretching, values below this are paper texture, not ink
 MIN_COMPONENT_FRACTION = 0.08  # ink blobs smaller than this share of the largest are specks
@@ -194,9 +199,12 @@ def _light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     Ink is a minority of pixels, so the median is the paper, and the ink is the few
     pixels furthest from it: which side they lie on, not whether the paper is above
     mid-grey, says the polarity, since tinted paper in a shadow can be darker than 0.5 and
-    still lighter than the ink on it. A sheet photographed on a darker table can leave the
-    table the median, with the sheet further above it than the ink below: then the dark
-    ink lies inside the light sheet, and the sheet is the paper.
+    still lighter than the ink on it. Two kinds of picture have light pixels further
+    from the median than the dark ink, and light pixels that are no strokes:
+    - a sheet photographed on a darker table that is most of the picture: the table is
+      the median, the dark ink lies inside the light sheet, and the sheet is the paper;
+    - paper lit unevenly, with its light side further from the median than the ink:
+      that side is broad where the ink is thin.
     """
     from scipy import ndimage
 
@@ -205,20 +213,26 @@ def _light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     bright_gap = _bright_level(gray) - median
     if dark_gap > bright_gap:
         return 1.0 - gray, None
-    if dark_gap >= MIN_CONTRAST:
-        dark = gray < median - 0.5 * dark_gap
-        # The sheet: the biggest region brighter than the table, which is flat.
-        labels, count = ndimage.label(gray > median + SHEET_ABOVE_TABLE * bright_gap)
-        if count:
-            sizes = np.bincount(labels.ravel(), minlength=count + 1)
-            sizes[0] = 0
-            sheet = _convex_hull(labels == sizes.argmax())
-            if (
-                sheet is not None
-                and sizes.max() > dark.sum()
-                and (sheet & dark).sum() >= SHEET_ENCLOSED * dark.sum()
-            ):
-                return 1.0 - gray, sheet
+    if dark_gap < MIN_CONTRAST:
+        return gray, None
+    dark = gray < median - 0.5 * dark_gap
+    # The sheet: the biggest region brighter than the table, which is flat.
+    labels, count = ndimage.label(gray > median + SHEET_ABOVE_TABLE * bright_gap)
+    if count:
+        sizes = np.bincount(labels.ravel(), minlength=count + 1)
+        sizes[0] = 0
+        sheet = _convex_hull(labels == sizes.argmax())
+        if (
+            sheet is not None
+            and sizes.max() > dark.sum()
+            and (sheet & dark).sum() >= SHEET_ENCLOSED * dark.sum()
+        ):
+            return 1.0 - gray, sheet
+    if dark_gap >= LIT_GAP_SHARE * bright_gap:
+        light_depth = ndimage.distance_transform_edt(gray > median + 0.5 * bright_gap).max()
+        dark_depth = ndimage.distance_transform_edt(dark).max()
+        if light_depth >= LIT_DEPTH * min(gray.shape) and light_depth >= 2 * dark_depth:
+            return 1.0 - gray, None
     return gray, None
 
 
