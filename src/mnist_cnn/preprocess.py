@@ -156,12 +156,13 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
 
     gray = _reduce(gray)
     gray, sheet = _light_on_dark(gray)
-    contrast = _bright_level(gray) - _paper_level(gray, sheet)
+    paper = _paper_level(gray, sheet)
+    contrast = _bright_level(gray) - paper
     if contrast < MIN_CONTRAST:
         return None
     # The opening removes everything narrower than the window (the strokes)
     # and keeps the slowly varying paper and shading; smoothing it takes out its blocks.
-    window = _background_window(gray, sheet)
+    window = _background_window(gray, paper, contrast)
     opened = ndimage.grey_opening(gray, size=(window, window))
     background = ndimage.uniform_filter(opened, size=window)
     # Smoothing would blur the sharp edge of a table beside the sheet into a line of
@@ -180,7 +181,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     local_peak = ndimage.maximum_filter(ink, size=window)
     ink = np.clip(ink / np.maximum(local_peak, LOCAL_PEAK_FLOOR * peak), 0.0, 1.0)
     ink[ink < NOISE_FLOOR] = 0.0
-    ink = _outside_the_sheet(ink, darkness, gray, sheet, contrast)
+    ink = _outside_the_sheet(ink, darkness, gray, paper, contrast)
     ink = _without_lines(ink)
     mask = ink > 0.5
     if rejoin:
@@ -222,8 +223,7 @@ def _light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     # The sheet: the biggest region brighter than the table, which is flat.
     labels, count = ndimage.label(gray > median + SHEET_ABOVE_TABLE * bright_gap)
     if count:
-        sizes = np.bincount(labels.ravel(), minlength=count + 1)
-        sizes[0] = 0
+        sizes = _component_sizes(labels)
         sheet = _convex_hull(labels == sizes.argmax())
         if (
             sheet is not None
@@ -270,7 +270,7 @@ def _outside_the_sheet(
     ink: np.ndarray,
     darkness: np.ndarray,
     gray: np.ndarray,
-    sheet: np.ndarray | None,
+    paper_level: float,
     contrast: float,
 ) -> np.ndarray:
     """``ink`` without the table around the sheet: each piece of ink outside the convex
@@ -286,10 +286,9 @@ def _outside_the_sheet(
     # Paper is the broad ink-free regions as light as the paper: the table where it is
     # background (wider than cleaning's window) is not, nor a few ink-free pixels in a
     # band of table, which would stretch the hull over the band.
-    paper = (ink == 0) & (gray - _paper_level(gray, sheet) <= TABLE_CONTRAST * contrast)
-    labels, count = ndimage.label(paper)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    sizes[0] = 0
+    paper = (ink == 0) & (gray - paper_level <= TABLE_CONTRAST * contrast)
+    labels, _ = ndimage.label(paper)
+    sizes = _component_sizes(labels)
     paper = np.isin(labels, np.flatnonzero(sizes >= SHEET_PAPER_SHARE * paper.size))
     if paper.all():
         return ink
@@ -301,10 +300,10 @@ def _outside_the_sheet(
     if not outside.any() or not strokes.any():
         return ink
     pen = float(np.median(darkness[strokes]))
-    labels, count = ndimage.label(outside, structure=np.ones((3, 3)))
+    labels, _ = ndimage.label(outside, structure=np.ones((3, 3)))
     # The table reaches the picture's border, and is no speck: that also bounds the
     # pieces to weigh, each with a pass over the picture, on a textured table.
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes = _component_sizes(labels)
     border = _on_the_border(labels)
     pieces = border[sizes[border] >= SHEET_PAPER_SHARE * ink.size]
     if not len(pieces):
@@ -348,6 +347,13 @@ def _convex_hull(mask: np.ndarray) -> np.ndarray | None:
     return np.asarray(filled, dtype=bool)
 
 
+def _component_sizes(labels: np.ndarray) -> np.ndarray:
+    """Pixels in each labelled component, indexed by label; 0 for the background."""
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return sizes
+
+
 def _on_the_border(labels: np.ndarray) -> np.ndarray:
     """The labels (above 0) of the components that touch the picture's border."""
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
@@ -363,7 +369,7 @@ def _bright_level(values: np.ndarray) -> float:
     return float(np.partition(flat, flat.size - count)[flat.size - count])
 
 
-def _background_window(gray: np.ndarray, sheet: np.ndarray | None) -> int:
+def _background_window(gray: np.ndarray, paper: float, contrast: float) -> int:
     """The opening's size: a sixth of the picture, or 1.5 times the widest ink where
     that is wider.
 
@@ -377,8 +383,7 @@ def _background_window(gray: np.ndarray, sheet: np.ndarray | None) -> int:
     from scipy import ndimage
 
     window = max(9, min(gray.shape) // 6)
-    paper = _paper_level(gray, sheet)
-    rough = gray - paper > 0.5 * (_bright_level(gray) - paper)
+    rough = gray - paper > 0.5 * contrast
     # The widest ink is the digit's, clear of the picture's border once long straight
     # lines are taken away: a band of table or the border of a screenshot is wide, but
     # it is not a stroke. Depth is measured with thin lines as ink, so that a ruled line
@@ -714,8 +719,7 @@ def _bridges(mask: np.ndarray) -> np.ndarray:
     bridges = np.zeros_like(mask)
     if count <= 1:
         return bridges
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
+    sizes = _component_sizes(labels)
     pieces = [int(label) for label in np.flatnonzero(sizes >= MIN_COMPONENT_FRACTION * sizes.max())]
     pen = stroke_width(mask)
     largest = ndimage.find_objects(labels)[int(np.argmax(sizes)) - 1]
