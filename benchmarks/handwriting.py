@@ -86,6 +86,9 @@ def render_digit(
     else:
         ink = _ink_at_size(digit, height, generator, pen="normal")
     canvas = max(canvas, *ink.shape)  # a rotated digit may need a little more room
+    if kind == "paper edge":
+        band = max(3, round(canvas * generator.uniform(0.04, 0.15)))
+        canvas = max(canvas, max(ink.shape) + band)  # the digit fits on the sheet beside it
     uneven = kind == "tinted and shaded paper"
     if uneven:
         page = _page(canvas, canvas, generator, tint=(0.5, 0.9), always_tinted=True)
@@ -96,6 +99,16 @@ def render_digit(
         margin = (canvas - max(ink.shape)) // 4
         top = int(generator.integers(margin, canvas - ink.shape[0] - margin + 1))
         left = int(generator.integers(margin, canvas - ink.shape[1] - margin + 1))
+    elif kind == "paper edge":
+        # The digit is written on the sheet: it may reach the sheet's edge, never the
+        # table, where ink as dark as the table could not be seen.
+        side = int(generator.integers(4))
+        along_rows = side < 2  # the table lies along the top or bottom edge
+        ink_rows, ink_columns = ink.shape
+        top = int(generator.integers(0, canvas - ink_rows - band * along_rows + 1))
+        left = int(generator.integers(0, canvas - ink_columns - band * (not along_rows) + 1))
+        top += band * (side == 0)
+        left += band * (side == 2)
     else:
         top = int(generator.integers(0, canvas - ink.shape[0] + 1))
         left = int(generator.integers(0, canvas - ink.shape[1] + 1))
@@ -105,7 +118,7 @@ def render_digit(
     elif kind == "frame":
         placed.append((_frame(canvas, ink.shape, top, left, generator), 0, 0))
     elif kind == "paper edge":
-        page = _paper_edge(page, generator)
+        page = _paper_edge(page, side, band, generator)
     quality = (10, 36) if kind == "JPEG" else None
     return _photograph(
         page,
@@ -235,13 +248,13 @@ def _frame(
     return np.asarray(image, dtype=np.float32)
 
 
-def _paper_edge(page: np.ndarray, generator: np.random.Generator) -> np.ndarray:
-    """The table beside the sheet: a darker band along one side of the photo."""
-    height, width = page.shape[:2]
-    band = max(3, round(min(height, width) * generator.uniform(0.04, 0.15)))
+def _paper_edge(
+    page: np.ndarray, side: int, band: int, generator: np.random.Generator
+) -> np.ndarray:
+    """The table beside the sheet: a darker band ``band`` px wide along one side of the
+    photo (0 top, 1 bottom, 2 left, 3 right)."""
     table = generator.uniform(0.1, 0.5, size=3)  # a table or desk, darker than paper
     edged = page.copy()
-    side = generator.integers(4)
     if side == 0:
         edged[:band] = table
     elif side == 1:
