@@ -341,6 +341,28 @@ def test_a_sheet_smaller_than_the_table_around_it_is_read_as_paper(mnist, classi
     assert read(classifier, grays) == labels_of(mnist, FIRST_OF_EACH_CLASS)
 
 
+def on_a_dark_table(gray: np.ndarray) -> np.ndarray:
+    """The page shaded from 0.4 on its left to 0.9 on its right, its ink 0.1, on a table
+    of 0.2 filling the rest of a photo 1.25 times its size (over a third of it)."""
+    shade = 0.4 + 0.5 * np.arange(SIDE)[None, :] / SIDE
+    photo = np.full((round(1.25 * SIDE),) * 2, 0.2, dtype=np.float32)
+    top = (photo.shape[0] - SIDE) // 2
+    photo[top : top + SIDE, top : top + SIDE] = 0.1 + (shade - 0.1) * gray
+    return photo
+
+
+def test_a_sheet_on_a_table_nearly_as_dark_as_the_ink_is_read_as_paper(mnist, classifier):
+    # The median falls in the sheet's shaded side, nearer the ink than the sheet's lit
+    # side, and the table is as dark as the ink: the dark pixels were mostly table, so
+    # the sheet was not found and was taken for the ink (half of each picture lit).
+    digits = [on_paper(mnist.test_images[index], height=0.7) for index in FIRST_OF_EACH_CLASS]
+    grays = [on_a_dark_table(digit) for digit in digits]
+    for digit, gray in zip(digits, grays, strict=True):
+        lit = float(np.mean(preprocess.clean_ink(gray) > 0.5))
+        assert lit < 1.2 * float(np.mean(digit < 0.5)) / 1.25**2, "the sheet was taken for ink"
+    assert read(classifier, grays) == labels_of(mnist, FIRST_OF_EACH_CLASS)
+
+
 def under_a_lamp(gray: np.ndarray) -> np.ndarray:
     """Grey paper (0.35) lit to 0.65 by a lamp over one corner, the ink a third as light
     as the paper under it: the lit paper lies further above the median than the ink

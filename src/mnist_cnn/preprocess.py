@@ -52,6 +52,7 @@ MIN_CONTRAST = 0.12  # ink must differ from the paper by this much (of full scal
 # Light "ink" around this share of the dark pixels is a sheet on a table, and the dark
 # pixels its ink (_light_on_dark).
 SHEET_ENCLOSED = 0.8
+SHEET_INK_SHARE = 0.03  # ink covers at least this share of a sheet nearly as dark as the table
 SHEET_ABOVE_TABLE = 0.25  # the sheet is this share of the way from the median to the brightest
 # Light pixels further from the median than the dark ones, but no further than twice as
 # far, are lit paper where they reach this deep (a share of the picture's shorter side)
@@ -224,12 +225,9 @@ def _light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     labels, count = ndimage.label(gray > median + SHEET_ABOVE_TABLE * bright_gap)
     if count:
         sizes = _component_sizes(labels)
-        sheet = _convex_hull(labels == sizes.argmax())
-        if (
-            sheet is not None
-            and sizes.max() > dark.sum()
-            and (sheet & dark).sum() >= SHEET_ENCLOSED * dark.sum()
-        ):
+        biggest = labels == sizes.argmax()
+        sheet = _convex_hull(biggest)
+        if sheet is not None and _is_sheet(biggest, sheet, dark):
             return 1.0 - gray, sheet
     if dark_gap >= LIT_GAP_SHARE * bright_gap:
         light_depth = ndimage.distance_transform_edt(gray > median + 0.5 * bright_gap).max()
@@ -237,6 +235,26 @@ def _light_on_dark(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if light_depth >= LIT_DEPTH * min(gray.shape) and light_depth >= 2 * dark_depth:
             return 1.0 - gray, None
     return gray, None
+
+
+def _is_sheet(light: np.ndarray, hull: np.ndarray, dark: np.ndarray) -> bool:
+    """Whether ``light`` (with convex ``hull``) is a sheet on a darker table, its ink among
+    the ``dark`` pixels: most of the dark lies inside it, or, with a table nearly as dark
+    as the ink, the dark outside it is mostly the table (on the picture's border) and the
+    dark inside is a share of a region too broad to be a stroke of light ink.
+    """
+    from scipy import ndimage
+
+    inside = (hull & dark).sum()
+    if light.sum() > dark.sum() and inside >= SHEET_ENCLOSED * dark.sum():
+        return True
+    if inside < SHEET_INK_SHARE * hull.sum() or inside > light.sum():
+        return False
+    if ndimage.distance_transform_edt(light).max() < LIT_DEPTH * min(light.shape):
+        return False
+    outside, count = ndimage.label(dark & ~hull)
+    table = np.isin(outside, _on_the_border(outside))
+    return bool(count) and table.sum() >= SHEET_ENCLOSED * (outside > 0).sum()
 
 
 def _paper_level(values: np.ndarray, sheet: np.ndarray | None) -> float:
