@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +22,19 @@ def mnist():
     from mnist_cnn.data import load_mnist
 
     return load_mnist(allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def handwriting():
+    """benchmarks/handwriting.py as a module (benchmarks are programs, not a package)."""
+    sys.path.insert(0, str(BENCHMARKS))  # for its `from machine import describe`
+    try:
+        spec = importlib.util.spec_from_file_location("handwriting", BENCHMARKS / "handwriting.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,6 @@ as `predict` and the drawing page send them.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -26,21 +22,6 @@ from mnist_cnn.preprocess import (
     prepare_digit,
     stroke_width,
 )
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def handwriting():
-    """benchmarks/handwriting.py as a module (benchmarks are programs, not a package)."""
-    sys.path.insert(0, str(BENCHMARKS))  # for its `from machine import describe`
-    try:
-        spec = importlib.util.spec_from_file_location("handwriting", BENCHMARKS / "handwriting.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
 
 
 def drawn(strokes: list[list[tuple[float, float]]], size: int = 400, pen: int = 8) -> np.ndarray:

@@ -184,6 +184,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     ink[ink < NOISE_FLOOR] = 0.0
     ink = _outside_the_sheet(ink, darkness, gray, paper, contrast)
     ink = _without_lines(ink)
+    ink = _without_table_slivers(ink, darkness, contrast)
     mask = ink > 0.5
     if rejoin:
         bridges = _bridges(mask)
@@ -340,6 +341,42 @@ def _outside_the_sheet(
         grown, _ = ndimage.label(alike | (labels == piece), structure=np.ones((3, 3)))
         table |= np.isin(grown, np.unique(grown[labels == piece]))
     return np.where(table, 0.0, ink).astype(np.float32)
+
+
+def _without_table_slivers(ink: np.ndarray, darkness: np.ndarray, contrast: float) -> np.ndarray:
+    """``ink`` without pieces apart from the digit, near the picture's border, that are
+    lighter than the digit's pen: slivers of table where a sheet's slanted edge meets the
+    border, too thin for cleaning's window and cut off from the border by the table's
+    broad part, which is background. ``darkness`` is the ink before stretching.
+    """
+    from scipy import ndimage
+
+    labels, count = ndimage.label(ink > 0.5, structure=np.ones((3, 3)))
+    if count <= 1:
+        return ink
+    sizes = _component_sizes(labels)
+    digit = labels == sizes.argmax()
+    pen = float(np.median(darkness[digit]))
+    near_border = _outer_band(ink.shape)
+    pieces = np.flatnonzero(sizes)
+    pieces = pieces[pieces != sizes.argmax()]
+    levels = np.asarray(ndimage.median(darkness, labels, pieces))
+    near = np.asarray(ndimage.mean(near_border, labels, pieces)) >= SHEET_EDGE_SHARE
+    slivers = pieces[near & (levels < pen - SHEET_LEVEL_DIFFERENCE * contrast)]
+    if not len(slivers):
+        return ink
+    grown = ndimage.binary_dilation(np.isin(labels, slivers), iterations=2) & ~digit
+    return np.where(grown, 0.0, ink).astype(np.float32)
+
+
+def _outer_band(shape: tuple[int, ...]) -> np.ndarray:
+    """The pixels within EDGE_BAND of the shorter side from the picture's border."""
+    height, width = shape
+    rows, columns = np.ogrid[:height, :width]
+    to_border = np.minimum(
+        np.minimum(rows, height - 1 - rows), np.minimum(columns, width - 1 - columns)
+    )
+    return to_border < EDGE_BAND * min(height, width)
 
 
 def _convex_hull(mask: np.ndarray) -> np.ndarray | None:
@@ -599,11 +636,7 @@ def _sheet_edge_pixels(mask: np.ndarray) -> np.ndarray:
     if count <= 1:
         return edges
     height, width = mask.shape
-    rows, columns = np.ogrid[:height, :width]
-    to_border = np.minimum(
-        np.minimum(rows, height - 1 - rows), np.minimum(columns, width - 1 - columns)
-    )
-    outer = to_border < EDGE_BAND * min(height, width)
+    outer = _outer_band(mask.shape)
     for index, box in enumerate(ndimage.find_objects(labels)):
         row_span, column_span = box
         long = (
