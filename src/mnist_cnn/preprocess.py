@@ -254,7 +254,7 @@ def _is_sheet(light: np.ndarray, hull: np.ndarray, dark: np.ndarray) -> bool:
     if ndimage.distance_transform_edt(light).max() < LIT_DEPTH * min(light.shape):
         return False
     outside, count = ndimage.label(dark & ~hull)
-    table = np.isin(outside, _on_the_border(outside))
+    table = _touching_the_border(outside)
     return bool(count) and table.sum() >= SHEET_ENCLOSED * (outside > 0).sum()
 
 
@@ -355,11 +355,12 @@ def _without_table_slivers(ink: np.ndarray, darkness: np.ndarray, contrast: floa
     if count <= 1:
         return ink
     sizes = _component_sizes(labels)
-    digit = labels == sizes.argmax()
+    largest = int(sizes.argmax())
+    digit = labels == largest
     pen = float(np.median(darkness[digit]))
     near_border = _outer_band(ink.shape)
     pieces = np.flatnonzero(sizes)
-    pieces = pieces[pieces != sizes.argmax()]
+    pieces = pieces[pieces != largest]
     levels = np.asarray(ndimage.median(darkness, labels, pieces))
     near = np.asarray(ndimage.mean(near_border, labels, pieces)) >= SHEET_EDGE_SHARE
     slivers = pieces[near & (levels < pen - SHEET_LEVEL_DIFFERENCE * contrast)]
@@ -415,6 +416,11 @@ def _on_the_border(labels: np.ndarray) -> np.ndarray:
     return border[border > 0]
 
 
+def _touching_the_border(labels: np.ndarray) -> np.ndarray:
+    """Where the labelled components that touch the picture's border are."""
+    return np.isin(labels, _on_the_border(labels))
+
+
 def _bright_level(values: np.ndarray) -> float:
     """The level the brightest few pixels reach: the 99.9th percentile, or the 30th
     brightest pixel where that is fewer, so that a small digit on a big picture (a
@@ -446,11 +452,11 @@ def _background_window(gray: np.ndarray, paper: float, contrast: float) -> int:
     # a stroke lying along the table's edge is not widened by it.
     lines = _long_runs(rough, axis=0) | _long_runs(rough, axis=1)
     labels, _ = ndimage.label(rough & ~lines, structure=np.ones((3, 3)))
-    strokes = (labels > 0) & ~np.isin(labels, _on_the_border(labels))
+    strokes = (labels > 0) & ~_touching_the_border(labels)
     if not strokes.any():
         return window
     wide, _ = ndimage.label(ndimage.binary_opening(lines, np.ones((BAND_WIDTH, BAND_WIDTH))))
-    bands = np.isin(wide, _on_the_border(wide))  # a tall felt-tip digit is a wide line too
+    bands = _touching_the_border(wide)  # a tall felt-tip digit is a wide line too
     widest = 2.0 * float(ndimage.distance_transform_edt(rough & ~bands)[strokes].max())
     # An opening removes what is narrower than its window: half again is enough to spare.
     return int(min(max(window, 1.5 * widest), min(gray.shape) // 2))
