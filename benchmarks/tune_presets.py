@@ -111,6 +111,11 @@ CANDIDATES = {
         {"label_smoothing": 0.2},
         {"label_smoothing": 0.1, "epochs": 24},
         {"label_smoothing": 0.1, "max_shift_pixels": 3.0, "max_rotation_degrees": 15.0},
+        # Regularisers that leave the answers' confidence alone, unlike label smoothing:
+        # decoupled weight decay, and random erasing of a small patch in half the images.
+        {"weight_decay": 0.05},
+        {"erasing_probability": 0.5},
+        {"weight_decay": 0.05, "erasing_probability": 0.5},
     ],
 }
 

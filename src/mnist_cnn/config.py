@@ -56,12 +56,14 @@ class TrainConfig:
     adam_beta_1: float = 0.9  # Keras's default; lower forgets old gradients faster
     adam_beta_2: float = 0.999  # Keras's default
     label_smoothing: float = 0.0  # share of each target spread over all classes, 0 turns it off
+    weight_decay: float = 0.0  # decoupled (AdamW-style) decay per step, times the learning rate
     max_shift_pixels: float = 0.0  # random translation per image, 0 turns augmentation off
     whole_pixel_shifts: bool = False  # round shifts to whole pixels: no blur from resampling
     max_rotation_degrees: float = 0.0  # random rotation per image
     max_zoom_fraction: float = 0.0  # random scaling per image, 0.1 is 90% to 110%
     elastic_alpha: float = 0.0  # strength of the random elastic distortion, 0 turns it off
     elastic_sigma: float = 4.0  # smoothness of its displacement field, in pixels
+    erasing_probability: float = 0.0  # chance that a random patch of an image is blanked out
     seed: int = 0  # seeds Python, NumPy and TensorFlow through keras.utils.set_random_seed
     limit: int | None = None  # train on the first N training images only, for quick tries
     ensemble: int = 1  # models trained with seeds seed, seed+1, ...; their probabilities averaged
@@ -82,6 +84,12 @@ class TrainConfig:
             raise ConfigError("validation_split", f"must be in [0, 1), got {self.validation_split}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        if self.weight_decay < 0:
+            raise ConfigError("weight_decay", f"must be at least 0, got {self.weight_decay}")
+        if not 0.0 <= self.erasing_probability <= 1.0:
+            raise ConfigError(
+                "erasing_probability", f"must be in [0, 1], got {self.erasing_probability}"
+            )
         if self.elastic_alpha < 0:
             raise ConfigError("elastic_alpha", f"must be at least 0, got {self.elastic_alpha}")
         if self.elastic_sigma <= 0:

@@ -303,6 +303,9 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
             learning_rate=learning_rate_schedule(config, steps_per_epoch),
             beta_1=config.adam_beta_1,
             beta_2=config.adam_beta_2,
+            # Decoupled from the gradient (Loshchilov and Hutter's AdamW), so that it
+            # shrinks every weight alike instead of being rescaled by Adam's moments.
+            weight_decay=config.weight_decay or None,
         ),
         loss=(
             SmoothedSparseCrossentropy(config.label_smoothing)
