@@ -109,7 +109,10 @@ CONFIG_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "max_zoom_fraction": ("random zoom", _off_or(lambda value: f"±{_percent(value)}")),
     "elastic_alpha": ("elastic distortion", _off_or(lambda value: f"strength {value:g}")),
     "elastic_sigma": ("elastic smoothness", lambda value: f"{value:g} px"),
-    "erasing_probability": ("random erasing", _off_or(lambda value: f"{_percent(value)} of images")),
+    "erasing_probability": (
+        "random erasing",
+        _off_or(lambda value: f"{_percent(value)} of images"),
+    ),
     "seed": ("random seed", _plain),
     "limit": ("training images used", lambda value: "all" if value is None else f"first {value:,}"),
     "ensemble": ("ensemble", lambda value: "1 model" if value == 1 else f"{value} models"),
