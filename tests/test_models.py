@@ -57,6 +57,23 @@ def test_tutorial_preset_compiles_with_adam_and_sparse_crossentropy():
     assert model.loss == "sparse_categorical_crossentropy"
 
 
+def test_weight_decay_shrinks_the_weights_apart_from_the_gradient():
+    # Decoupled weight decay (AdamW): with no gradient at all (a zero loss), each step
+    # still multiplies every weight by 1 - decay x learning rate.
+    config = preset_config("fast", weight_decay=0.5, schedule="constant", precision="float32")
+    model = compile_model(build_model(config), config, steps_per_epoch=1)
+    assert model.optimizer.weight_decay == 0.5
+    assert (
+        compile_model(build_model(PRESETS["fast"]), PRESETS["fast"], 1).optimizer.weight_decay
+        is None
+    )
+    kernel = model.layers[-1].kernel
+    before = np.asarray(kernel.value).copy()
+    model.optimizer.apply_gradients([(np.zeros(before.shape, np.float32), kernel)])
+    shrink = 1 - 0.5 * config.peak_learning_rate
+    np.testing.assert_allclose(np.asarray(kernel.value), before * shrink, rtol=1e-6)
+
+
 def test_output_size_follows_the_class_count():
     assert build_model(PRESETS["fast"], num_classes=3).output_shape == (None, 3)
 
@@ -94,6 +111,10 @@ def test_unknown_preset_and_bad_settings_are_user_errors():
         dataclasses.replace(PRESETS["fast"], epochs=0)
     with pytest.raises(MnistCnnError, match="elastic_sigma must be above 0, got 0"):
         preset_config("best", elastic_sigma=0.0)
+    with pytest.raises(MnistCnnError, match=r"weight_decay must be at least 0, got -0\.1"):
+        preset_config("best", weight_decay=-0.1)
+    with pytest.raises(MnistCnnError, match=r"erasing_probability must be in \[0, 1\], got 1.5"):
+        preset_config("best", erasing_probability=1.5)
 
 
 def test_config_round_trips_through_a_dict():

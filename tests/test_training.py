@@ -103,6 +103,27 @@ def test_augmentation_moves_digits_but_keeps_their_ink(mnist):
     assert augmentation_layers(preset_config("fast"), seed=3) is None
 
 
+def test_random_erasing_blanks_one_small_rectangle_in_the_chosen_share_of_images():
+    from mnist_cnn.augment import augmentation_layers
+
+    config = preset_config(
+        "best", max_shift_pixels=0.0, max_rotation_degrees=0.0, erasing_probability=0.5
+    )
+    augment = augmentation_layers(config, seed=1)
+    assert [type(layer).__name__ for layer in augment.layers] == ["RandomErasing"]
+    images = np.ones((400, 28, 28, 1), np.float32)
+    erased = np.asarray(augment(images, training=True))[..., 0] == 0.0
+    counts = erased.sum(axis=(1, 2))
+    assert 0.4 < np.mean(counts > 0) < 0.6  # half the images, give or take chance
+    for mask in erased[counts > 0]:
+        rows, columns = np.nonzero(mask)
+        box = (rows.max() - rows.min() + 1) * (columns.max() - columns.min() + 1)
+        assert box == mask.sum()  # one solid rectangle
+        assert 0.01 < mask.mean() < 0.15  # a small patch, not a third of the digit
+    # Left alone when not training, as for every augmentation layer.
+    assert np.array_equal(np.asarray(augment(images, training=False)), images)
+
+
 def test_whole_pixel_shifts_copy_pixels_without_blurring_them(mnist):
     from mnist_cnn.augment import augmentation_layers
 
