@@ -78,6 +78,18 @@ def test_a_felt_tip_loop_filled_in_is_not_hollowed():
     assert ink[10, 10] == 0.0
 
 
+def test_a_felt_tip_one_as_tall_as_the_picture_is_not_hollowed():
+    # A 1 spanning 94% of a tight crop (320 px, cleaning's own scale) is as long as a
+    # ruled line, so the window's measure of the widest ink left it out and took the
+    # default, narrower than this 60 px pen: its middle became paper, a ring read as a 0.
+    gray = drawn([[(160, 40), (160, 280)]], size=320, pen=60)
+    ink = clean_ink(gray)
+    assert ink[160, 160] > 0.5  # the bar's middle
+    assert ink[160, 60] == 0.0
+    image = prepare_digit(gray).image
+    assert pieces_of(255 - image) == 1  # no hole inside: all the paper is one piece
+
+
 def test_widths_mnist_already_has_are_left_alone():
     # A 7 whose pen is 3.5 px at 28x28 is within MNIST's range: neither thinned nor thickened.
     gray = drawn([seven(60, 80, 280)], pen=round(3.5 * 280 / 20))

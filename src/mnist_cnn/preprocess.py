@@ -453,6 +453,10 @@ def _background_window(gray: np.ndarray, paper: float, contrast: float) -> int:
     lines = _long_runs(rough, axis=0) | _long_runs(rough, axis=1)
     labels, _ = ndimage.label(rough & ~lines, structure=np.ones((3, 3)))
     strokes = (labels > 0) & ~_touching_the_border(labels)
+    # A straight run clear of the border is a stroke too: a felt-tip 1 spans most of a
+    # tight crop, and measured without it the window left its middle hollow, an 0.
+    line_labels, _ = ndimage.label(lines, structure=np.ones((3, 3)))
+    strokes |= lines & ~_touching_the_border(line_labels)
     if not strokes.any():
         return window
     wide, _ = ndimage.label(ndimage.binary_opening(lines, np.ones((BAND_WIDTH, BAND_WIDTH))))
