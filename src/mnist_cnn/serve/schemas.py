@@ -24,6 +24,21 @@ PixelRow = Annotated[list[Pixel], Field(min_length=IMAGE_SIZE, max_length=IMAGE_
 PixelGrid = Annotated[list[PixelRow], Field(min_length=IMAGE_SIZE, max_length=IMAGE_SIZE)]
 
 
+# What include=preprocessed and include=saliency add, to a piece and to a whole answer.
+PreprocessedImage = Annotated[
+    list[list[int]] | None,
+    Field(description="the 28x28 image the model saw, 0-255; only with include=preprocessed"),
+]
+SaliencyMap = Annotated[
+    list[list[float]] | None,
+    Field(
+        description="where the answer leans on the 28x28 image, 28 rows of 28 numbers in "
+        "[0, 1] (occlusion, brighter where erasing the ink lowers the answer more); "
+        "only with include=saliency"
+    ),
+]
+
+
 class PixelsRequest(BaseModel):
     """A drawn digit as numbers: 28 rows of 28 grey levels, 0 (black) to 255 (white ink)."""
 
@@ -61,16 +76,8 @@ class DigitResult(BaseModel):
     )
     digit_score: float = Field(description="how digit-like the piece is, 0-1, higher is more")
     box: list[int] = Field(description="[top, left, bottom, right] of the digit in the picture")
-    preprocessed: list[list[int]] | None = Field(
-        default=None,
-        description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
-    )
-    saliency: list[list[float]] | None = Field(
-        default=None,
-        description="where the answer leans on the 28x28 image, 28 rows of 28 numbers in "
-        "[0, 1] (occlusion, brighter where erasing the ink lowers the answer more); "
-        "only with include=saliency",
-    )
+    preprocessed: PreprocessedImage = None
+    saliency: SaliencyMap = None
 
 
 class AnswerResult(BaseModel):
@@ -100,16 +107,8 @@ class AnswerResult(BaseModel):
         description="how digit-like the picture is, 0-1, higher is more; under the "
         "detector's threshold it is not a digit"
     )
-    preprocessed: list[list[int]] | None = Field(
-        default=None,
-        description="the 28x28 image the model saw, 0-255; only with include=preprocessed",
-    )
-    saliency: list[list[float]] | None = Field(
-        default=None,
-        description="where the answer leans on the 28x28 image, 28 rows of 28 numbers in "
-        "[0, 1] (occlusion, brighter where erasing the ink lowers the answer more); "
-        "only with include=saliency",
-    )
+    preprocessed: PreprocessedImage = None
+    saliency: SaliencyMap = None
     number: str | None = Field(description="all digits read, left to right, as one string")
     digits: list[DigitResult] | None = Field(description="with multi=true: one entry per digit")
     reason: str | None = Field(
