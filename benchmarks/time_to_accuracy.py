@@ -12,6 +12,9 @@ number, not a lower bound. With --peer-python, the plain-PyTorch peer
 in that interpreter's environment as one more row, and every preset's time to
 99.0% is compared with it.
 
+A preset in --presets may carry changes, as in fast:epochs=1:batch_size=128 (a
+candidate chosen on the held-out split, timed beside the presets).
+
 Usage: python benchmarks/time_to_accuracy.py [--seeds 3] [--presets tutorial,fast,...]
        [--peer-python .venv-torch/bin/python] [--quick]
 """
@@ -35,7 +38,7 @@ import keras
 import numpy as np
 
 from machine import describe
-from mnist_cnn.config import PRESETS, preset_name
+from mnist_cnn.config import PRESETS, TrainConfig, preset_name
 from mnist_cnn.data import load_mnist
 from mnist_cnn.evaluation import evaluate
 from mnist_cnn.models import average_over_shifts, build_model, forward_flops_per_image
@@ -85,14 +88,36 @@ class TestProbe(keras.callbacks.Callback):
         self.probe_seconds += time.perf_counter() - now
 
 
+def config_for(row: str) -> TrainConfig:
+    """A row's training settings: a preset, or a preset with changes (fast:epochs=1:...)."""
+    name, *changes = row.split(":")
+    config = PRESETS[preset_name(name)]
+    # Each change takes its field's type; a field that is None by default (limit) is a count.
+    defaults = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
+    types = {name: int if value is None else type(value) for name, value in defaults.items()}
+    values = dict(change.split("=", 1) for change in changes)
+    return dataclasses.replace(
+        config,
+        **{
+            field: (value == "True") if types[field] is bool else types[field](value)
+            for field, value in values.items()
+        },
+    )
+
+
+def is_reference(row: str) -> bool:
+    """The tutorial's own row (under any of its names), not a changed copy of it."""
+    return ":" not in row and preset_name(row) == REFERENCE_PRESET
+
+
 def run_once(preset: str, seed: int, dataset, epochs: int | None) -> dict:
     changes = {"seed": seed}
     stop_at = None
     if epochs is not None:
         changes["epochs"] = epochs
-    elif preset_name(preset) == REFERENCE_PRESET:
+    elif is_reference(preset):
         changes["epochs"], stop_at = REFERENCE_MAX_EPOCHS, TARGETS[0]
-    config = dataclasses.replace(PRESETS[preset_name(preset)], **changes)
+    config = dataclasses.replace(config_for(preset), **changes)
     started = time.perf_counter()
     probe = TestProbe(dataset, started, stop_at, views=config.test_time_views)
     train(config, dataset, callbacks=[probe])
@@ -141,7 +166,7 @@ def run_peer(python: str, seeds: int, dataset) -> list[dict]:
 
 def summarise(preset: str, runs: list[dict], seed_reference: dict | None) -> dict:
     # The peer is the fast net written in PyTorch: the same parameters and FLOPs.
-    model = build_model(PRESETS["fast" if preset == PEER else preset_name(preset)])
+    model = build_model(PRESETS["fast"] if preset == PEER else config_for(preset))
     accuracies = [run["test_accuracy"] for run in runs]
     seconds = statistics.median(run["train_seconds"] for run in runs)
     epochs = sorted({run["epochs"] for run in runs})
@@ -282,7 +307,7 @@ def main() -> None:
                   f"test {100 * run['test_accuracy']:.2f}%", flush=True)  # fmt: skip
         write()
     for preset in presets:
-        epochs = min(2, PRESETS[preset_name(preset)].epochs) if arguments.quick else None
+        epochs = min(2, config_for(preset).epochs) if arguments.quick else None
         for seed in range(seeds):
             run = run_once(preset, seed, dataset, epochs)
             all_runs.append(run)
@@ -305,9 +330,7 @@ def rows_from(runs: list[dict]) -> list[dict]:
     def runs_of(name: str) -> list[dict]:
         return [run for run in runs if run["preset"] == name]
 
-    reference_name = next(
-        (name for name in names if name != PEER and preset_name(name) == REFERENCE_PRESET), None
-    )
+    reference_name = next((name for name in names if name != PEER and is_reference(name)), None)
     reference = summarise(reference_name, runs_of(reference_name), None) if reference_name else None
     rows = [summarise(name, runs_of(name), reference) for name in names]
     compare_with_peer(rows)

@@ -450,13 +450,16 @@ def _background_window(gray: np.ndarray, paper: float, contrast: float) -> int:
     # it is not a stroke. Depth is measured with thin lines as ink, so that a ruled line
     # crossing a stroke does not narrow it, and bands along the border as paper, so that
     # a stroke lying along the table's edge is not widened by it.
-    lines = _long_runs(rough, axis=0) | _long_runs(rough, axis=1)
+    vertical, horizontal = _long_runs(rough, axis=0), _long_runs(rough, axis=1)
+    lines = vertical | horizontal
     labels, _ = ndimage.label(rough & ~lines, structure=np.ones((3, 3)))
     strokes = (labels > 0) & ~_touching_the_border(labels)
     # A straight run clear of the border is a stroke too: a felt-tip 1 spans most of a
-    # tight crop, and measured without it the window left its middle hollow, an 0.
-    line_labels, _ = ndimage.label(lines, structure=np.ones((3, 3)))
-    strokes |= lines & ~_touching_the_border(line_labels)
+    # tight crop, and measured without it the window left its middle hollow, a 0. Each
+    # direction apart, or a ruled line across the 1 would join it to the border.
+    for runs in (vertical, horizontal):
+        run_labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
+        strokes |= runs & ~_touching_the_border(run_labels)
     if not strokes.any():
         return window
     wide, _ = ndimage.label(ndimage.binary_opening(lines, np.ones((BAND_WIDTH, BAND_WIDTH))))
