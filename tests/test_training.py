@@ -122,6 +122,12 @@ def test_random_erasing_blanks_one_small_rectangle_in_the_chosen_share_of_images
         assert 0.01 < mask.mean() < 0.15  # a small patch, not a third of the digit
     # Left alone when not training, as for every augmentation layer.
     assert np.array_equal(np.asarray(augment(images, training=False)), images)
+    # And applied where training feeds it: the input pipeline's batches.
+    from mnist_cnn.augment import epoch_inputs
+
+    inputs = epoch_inputs(images, np.zeros(len(images), np.int64), 100, augment)
+    batch, _ = next(iter(inputs["x"]))
+    assert 0.3 < np.mean((np.asarray(batch)[..., 0] == 0.0).any(axis=(1, 2))) < 0.7
 
 
 def test_whole_pixel_shifts_copy_pixels_without_blurring_them(mnist):
