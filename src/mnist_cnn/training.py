@@ -292,7 +292,10 @@ def _train_one(
         validation_data = (split.validation_images, split.validation_labels)
     progress = [ProgressBar(config.epochs)] if verbose else []
     for epoch in range(first_epoch, config.epochs):
-        # Per-epoch random streams: a resumed run repeats them exactly.
+        # Per-epoch random streams: a resumed run repeats the order and the weights' draws.
+        # Augmented batches repeat exactly on JAX only: TensorFlow's parallel map hands the
+        # draws to batches in whatever order its threads run (a sequential map repeats them,
+        # but fell into this CPU's slow mode in 7 of 24 epochs of `accurate` against 2 of 24).
         epoch_seed = config.seed * 10_007 + epoch
         keras.utils.set_random_seed(epoch_seed)
         order = np.random.default_rng([config.seed, epoch]).permutation(len(split.train_images))
