@@ -97,9 +97,9 @@ def main() -> None:
                 started = time.perf_counter()
                 epoch()
                 seconds[way].append(time.perf_counter() - started)
+        steps = IMAGES // batch_size
         for way in WAYS:
             median = statistics.median(seconds[way])
-            steps = IMAGES // batch_size
             rows.append(
                 {"batch_size": batch_size, "way": way, "median_epoch_seconds": median,
                  "ms_per_step": 1000 * median / steps, "epoch_seconds": seconds[way]}

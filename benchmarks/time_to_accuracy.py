@@ -13,7 +13,8 @@ in that interpreter's environment as one more row, and every preset's time to
 99.0% is compared with it.
 
 A preset in --presets may carry changes, as in fast:epochs=1:batch_size=128 (a
-candidate chosen on the held-out split, timed beside the presets).
+candidate chosen on the held-out split, timed beside the presets; JSON values, as
+train_candidate.py takes them).
 
 Usage: python benchmarks/time_to_accuracy.py [--seeds 3] [--presets tutorial,fast,...]
        [--peer-python .venv-torch/bin/python] [--quick]
@@ -38,12 +39,13 @@ import keras
 import numpy as np
 
 from machine import describe
-from mnist_cnn.config import PRESETS, TrainConfig, preset_name
+from mnist_cnn.config import PRESETS, TrainConfig, preset_config, preset_name
 from mnist_cnn.data import load_mnist
 from mnist_cnn.evaluation import evaluate
 from mnist_cnn.models import average_over_shifts, build_model, forward_flops_per_image
 from mnist_cnn.run_folder import library_versions
 from mnist_cnn.training import split_for_training, train
+from train_candidate import parse_change
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = (0.99, 0.995)
@@ -89,20 +91,10 @@ class TestProbe(keras.callbacks.Callback):
 
 
 def config_for(row: str) -> TrainConfig:
-    """A row's training settings: a preset, or a preset with changes (fast:epochs=1:...)."""
+    """A row's training settings: a preset, or a preset with changes (fast:epochs=1:...),
+    each NAME=VALUE as ``train_candidate.py`` reads them."""
     name, *changes = row.split(":")
-    config = PRESETS[preset_name(name)]
-    # Each change takes its field's type; a field that is None by default (limit) is a count.
-    defaults = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
-    types = {name: int if value is None else type(value) for name, value in defaults.items()}
-    values = dict(change.split("=", 1) for change in changes)
-    return dataclasses.replace(
-        config,
-        **{
-            field: (value == "True") if types[field] is bool else types[field](value)
-            for field, value in values.items()
-        },
-    )
+    return preset_config(name, **dict(parse_change(change) for change in changes))
 
 
 def is_reference(row: str) -> bool:
