@@ -64,6 +64,9 @@ class TrainConfig:
     elastic_alpha: float = 0.0  # strength of the random elastic distortion, 0 turns it off
     elastic_sigma: float = 4.0  # smoothness of its displacement field, in pixels
     erasing_probability: float = 0.0  # chance that a random patch of an image is blanked out
+    # Share of the training digits redrawn with a thick marker or a skipping pen and prepared
+    # as people's pictures are (pen_styles), once per run; 0 turns it off.
+    pen_style_share: float = 0.0
     seed: int = 0  # seeds Python, NumPy and TensorFlow through keras.utils.set_random_seed
     limit: int | None = None  # train on the first N training images only, for quick tries
     ensemble: int = 1  # models trained with seeds seed, seed+1, ...; their probabilities averaged
@@ -90,6 +93,8 @@ class TrainConfig:
             raise ConfigError(
                 "erasing_probability", f"must be in [0, 1], got {self.erasing_probability}"
             )
+        if not 0.0 <= self.pen_style_share <= 1.0:
+            raise ConfigError("pen_style_share", f"must be in [0, 1], got {self.pen_style_share}")
         if self.elastic_alpha < 0:
             raise ConfigError("elastic_alpha", f"must be at least 0, got {self.elastic_alpha}")
         if self.elastic_sigma <= 0:

@@ -187,7 +187,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
     ink = _without_table_slivers(ink, darkness, contrast)
     mask = ink > 0.5
     if rejoin:
-        bridges = _bridges(mask)
+        bridges = rejoining_bridges(mask)
         ink = np.where(bridges, 1.0, ink).astype(np.float32)
         mask |= bridges
     mask = _without_specks(mask)
@@ -769,7 +769,7 @@ def _has_corners(ring: np.ndarray) -> bool:
     return all(corner.any() for corner in corners)
 
 
-def _bridges(mask: np.ndarray) -> np.ndarray:
+def rejoining_bridges(mask: np.ndarray) -> np.ndarray:
     """Strokes, one pen wide, that join pieces of a broken stroke across gaps of at most
     BRIDGE_PENS pen widths, from each piece's nearest point to the rest of the digit.
 

@@ -113,6 +113,10 @@ CONFIG_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
         "random erasing",
         _off_or(lambda value: f"{_percent(value)} of images"),
     ),
+    "pen_style_share": (
+        "redrawn with people's pens",
+        _off_or(lambda value: f"{_percent(value)} of training digits"),
+    ),
     "seed": ("random seed", _plain),
     "limit": ("training images used", lambda value: "all" if value is None else f"first {value:,}"),
     "ensemble": ("ensemble", lambda value: "1 model" if value == 1 else f"{value} models"),

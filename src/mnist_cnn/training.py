@@ -34,6 +34,7 @@ from mnist_cnn.models import (
     resolve_precision,
     steps_per_epoch,
 )
+from mnist_cnn.pen_styles import redrawn_with_pens
 from mnist_cnn.preprocess import to_model_input
 from mnist_cnn.run_folder import HISTORY_COLUMNS
 
@@ -62,13 +63,20 @@ def split_for_training(dataset: Dataset, config: TrainConfig) -> Split:
     """Apply ``config.limit``, normalise, and hold out the last ``validation_split``.
 
     The hold-out is taken from the end, before shuffling, exactly as Keras's
-    ``fit(validation_split=...)`` does, so ``seed`` matches the tutorial.
+    ``fit(validation_split=...)`` does, so ``seed`` matches the tutorial. With
+    ``config.pen_style_share``, that share of the training digits is redrawn with people's
+    pens first (``pen_styles.redrawn_with_pens``, seeded by ``config.seed``).
     """
     limited = dataset.limited(config.limit)
-    images = to_model_input(limited.train_images)
+    raw_images = limited.train_images
+    validation_count = int(len(raw_images) * config.validation_split)
+    train_count = len(raw_images) - validation_count
+    if config.pen_style_share:
+        # Only the digits trained on: the held-out ones stay MNIST's, as the test set is.
+        redrawn = redrawn_with_pens(raw_images[:train_count], config.pen_style_share, config.seed)
+        raw_images = np.concatenate([redrawn, raw_images[train_count:]])
+    images = to_model_input(raw_images)
     labels = limited.train_labels.astype(np.int32)
-    validation_count = int(len(images) * config.validation_split)
-    train_count = len(images) - validation_count
     return Split(
         train_images=images[:train_count],
         train_labels=labels[:train_count],
