@@ -108,6 +108,7 @@ def test_show_writes_a_black_on_white_png(tmp_path):
         (["train", "--validation-split", "1"], "--validation-split must be in [0, 1)"),
         (["train", "--elastic-alpha", "-1"], "--elastic-alpha must be at least 0, got -1.0"),
         (["train", "--label-smoothing", "1"], "--label-smoothing must be in [0, 1), got 1.0"),
+        (["train", "--pen-style-share", "2"], "--pen-style-share must be in [0, 1], got 2.0"),
         (["train", "--data", "/nonexistent/mnist.npz"], "/nonexistent/mnist.npz: no such file"),
         (["serve", "--port", "99999"], "argument --port: must be from 1 to 65535, got 99999"),
         (["serve", "--port", "http"], "argument --port: must be a whole number, got 'http'"),

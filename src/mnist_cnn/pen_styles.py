@@ -21,7 +21,7 @@ import numpy as np
 
 from mnist_cnn.preprocess import fit_digit, rejoining_bridges
 
-UPSCALE = 4  # digits are redrawn at 4x MNIST's size, where a pen has room to vary
+UPSCALE = 3  # digits are redrawn at 3x MNIST's size, where a pen has room to vary
 # A marker's nib is this share of the digit's height (MNIST's pen: about 13%).
 MARKER_NIB = (0.14, 0.30)
 NIB_ASPECT = (1.0, 2.0)  # a chisel tip is up to twice as long as it is wide

@@ -73,6 +73,11 @@ def split_for_training(dataset: Dataset, config: TrainConfig) -> Split:
     train_count = len(raw_images) - validation_count
     if config.pen_style_share:
         # Only the digits trained on: the held-out ones stay MNIST's, as the test set is.
+        logger.info(
+            "redrawing %s of the %s training digits with people's pens",
+            f"{round(config.pen_style_share * train_count):,}",
+            f"{train_count:,}",
+        )
         redrawn = redrawn_with_pens(raw_images[:train_count], config.pen_style_share, config.seed)
         raw_images = np.concatenate([redrawn, raw_images[train_count:]])
     images = to_model_input(raw_images)

@@ -35,6 +35,7 @@ RUN_DEFINING_OPTIONS = (
     "test_time_views",
     "elastic_alpha",
     "label_smoothing",
+    "pen_style_share",
     "precision",
     "run_dir",
     "runs_root",
@@ -115,6 +116,14 @@ def _add_recipe_options(train: argparse.ArgumentParser) -> None:
         help=(
             "share of each training target spread evenly over all classes, in [0, 1) "
             f"(default: {_default_by_preset('label_smoothing')})"
+        ),
+    )  # fmt: skip
+    train.add_argument(
+        "--pen-style-share", type=float, default=None, metavar="SHARE",
+        help=(
+            "share of the training digits redrawn with a thick marker or a thin pen that "
+            "skips and prepared as a photo of them would be, in [0, 1] "
+            f"(default: {_default_by_preset('pen_style_share')})"
         ),
     )  # fmt: skip
     train.add_argument(
@@ -277,6 +286,7 @@ def _config_from(arguments: argparse.Namespace):
         test_time_views=arguments.test_time_views,
         elastic_alpha=arguments.elastic_alpha,
         label_smoothing=arguments.label_smoothing,
+        pen_style_share=arguments.pen_style_share,
         precision=arguments.precision,
     )
 
