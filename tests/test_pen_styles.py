@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -42,6 +44,19 @@ def test_the_chosen_share_is_redrawn_the_same_way_for_the_same_seed(mnist):
     assert not np.array_equal(pen_styles.redrawn_with_pens(digits, 0.5, seed=4), redrawn)
 
 
+def test_both_pens_are_used_a_marker_adding_ink_and_a_skipping_pen_taking_it_away(mnist):
+    generator = np.random.default_rng(0)
+    more, less = 0, 0
+    for digit in mnist.train_images[:40]:
+        ink = pen_styles._redrawn_ink(digit, generator)
+        original = pen_styles._upscaled_shape(digit).sum()
+        inked = (ink > 0.5).sum()
+        more += inked > 1.3 * original
+        less += inked < 0.9 * original
+    # MARKER_SHARE is a half: each pen draws about 20 of the 40.
+    assert more >= 10 and less >= 10 and more + less == 40
+
+
 def test_a_marker_draws_thick_strokes_that_the_preparation_thins(mnist):
     generator = np.random.default_rng(0)
     thinned = 0
@@ -73,7 +88,6 @@ def test_a_skipping_pen_breaks_the_strokes_and_the_bridges_join_some_again(mnist
         assert stroke_width(skipped) < stroke_width(shape)  # a thinner pen
         assert not (skipped & ~shape).any()  # it only takes ink away
         bridges = pen_styles.rejoining_bridges(skipped)
-        assert not (bridges & skipped).any()  # bridges are drawn across the gaps
         if bridges.any():
             assert _pieces(skipped | bridges) < _pieces(skipped)
         broken.append(_pieces(skipped) > _pieces(shape))
@@ -93,9 +107,42 @@ def test_training_redraws_only_the_digits_it_trains_on(mnist):
     assert np.array_equal(split.train_labels, plain.train_labels)
     changed = (split.train_images != plain.train_images).any(axis=(1, 2, 3))
     assert 36 <= changed.sum() <= 40  # half of the 80 trained on
+    # ... redrawn as the run's seed says, so a resumed run redraws the same digits.
+    expected = pen_styles.redrawn_with_pens(mnist.train_images[:80], 0.5, seed=1)
+    assert np.array_equal(split.train_images[..., 0], expected / np.float32(255))
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5])
 def test_a_share_outside_zero_to_one_is_refused(share):
     with pytest.raises(ConfigError, match="pen_style_share must be in"):
         preset_config("accurate", pen_style_share=share)
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_training_on_other_data_turns_the_presets_pen_styles_off_unless_asked(
+    tmp_path, capsys, mnist, explicit
+):
+    from tests.helpers import run_cli_here
+
+    # Any dataset given with --data may not be digits (Fashion-MNIST, KMNIST).
+    data = tmp_path / "other.npz"
+    np.savez(
+        data, x_train=mnist.train_images[:64], y_train=mnist.train_labels[:64],
+        x_test=mnist.test_images[:16], y_test=mnist.test_labels[:16],
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    options = ["--pen-style-share", "0.1"] if explicit else []
+    result = run_cli_here(
+        capsys, "train", "--preset", "accurate", "--data", str(data), "--epochs", "1",
+        "--run-dir", str(run_dir), *options,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stored = json.loads((run_dir / "config.json").read_text())["config"]
+    if explicit:
+        assert stored["pen_style_share"] == 0.1
+        assert "pen styles are off" not in result.stderr
+    else:
+        assert stored["pen_style_share"] == 0.0
+        assert f"note: training on {data}, not MNIST, so the preset's pen styles are off" in (
+            result.stderr
+        )

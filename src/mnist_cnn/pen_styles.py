@@ -5,14 +5,17 @@ felt-tip marker's strokes to MNIST's width and rejoins a pen that skips. What co
 is MNIST-like but not MNIST: a thick marker fills a loop that the thinning cannot open
 again, and a rejoined gap is a straight bridge. A net that has only seen MNIST reads those
 worse (benchmarks/handwriting.py). ``redrawn_with_pens`` replaces a share of the training
-digits with the same digits drawn with such pens and passed through that same preparation,
-so the net learns what prepared pictures look like.
+digits with the same digits drawn with such pens and passed through the last steps of that
+preparation (rejoining and fitting), so the net learns what prepared pictures look like.
+Unlike ``prepare_digit`` it does not drop specks: a digit the skipping pen shattered into
+dots stays so, and keeps its label (label noise worth trimming; not measured yet).
 
 The drawing here is deliberately not the handwriting benchmark's: the benchmark redraws
 a digit's centre line with a round pen; here the MNIST stroke itself is widened by an
 oval, slanted nib (a chisel-tip marker), or worn down to a thin band along its middle
 and cut across by straight gaps (a pen that skips), so that the benchmark does not test
-the net on the very pictures it trained on.
+the net on the very pictures it trained on. (The marker's width, a share of the digit's
+height, is what felt-tip markers are, and so overlaps the benchmark's range.)
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from mnist_cnn.preprocess import fit_digit, rejoining_bridges
 
 UPSCALE = 3  # digits are redrawn at 3x MNIST's size, where a pen has room to vary
 # A marker's nib is this share of the digit's height (MNIST's pen: about 13%).
-MARKER_NIB = (0.14, 0.30)
+MARKER_NIB = (0.14, 0.30)  # (the benchmark's thick marker: 0.18-0.30)
 NIB_ASPECT = (1.0, 2.0)  # a chisel tip is up to twice as long as it is wide
 THIN_PEN = (0.03, 0.08)  # a thin pen is this share of the digit's height
-SKIPPING_PEN_GAPS = (1, 4)  # gaps cut into a thin pen's strokes, inclusive
+# Gaps cut into a thin pen's strokes, inclusive; each through a point drawn on its own,
+# so two gaps may fall on one point.
+SKIPPING_PEN_GAPS = (1, 4)
 GAP_PENS = (1.0, 2.5)  # each gap's width, in pens
 MARKER_SHARE = 0.5  # of the redrawn digits, the rest drawn with a pen that skips
 
@@ -36,7 +41,8 @@ def redrawn_with_pens(images: np.ndarray, share: float, seed: int) -> np.ndarray
     random, drawn with a thick marker or a thin pen that skips, then made MNIST-like as a
     picture of them would be: broken strokes rejoined, strokes thinned or thickened to
     MNIST's width, the digit fitted to 20x20 (``preprocess.rejoining_bridges`` and
-    ``preprocess.fit_digit``, the steps of ``prepare_digit`` after the paper is gone).
+    ``preprocess.fit_digit``, the steps of ``prepare_digit`` after the paper is gone, less
+    its speck removal).
 
     The same ``seed`` redraws the same digits the same way.
     """

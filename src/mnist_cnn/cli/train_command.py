@@ -224,6 +224,19 @@ def _prepare_new_run(arguments: argparse.Namespace) -> tuple[Path, Start]:
     from mnist_cnn.run_folder import RunFolder
 
     config = _config_from(arguments)
+    from mnist_cnn.errors import one_line
+
+    own_data = data_path(arguments)
+    if config.pen_style_share and arguments.pen_style_share is None and own_data is not None:
+        # Pen styles redraw handwritten digits; other data (Fashion-MNIST, KMNIST) would be
+        # turned into pen strokes. Only an explicit --pen-style-share keeps them there.
+        logger.warning(
+            "note: training on %s, not MNIST, so the preset's pen styles are off (they "
+            "redraw handwritten digits); --pen-style-share %g turns them on",
+            one_line(str(own_data)),
+            config.pen_style_share,
+        )
+        config = dataclasses.replace(config, pen_style_share=0.0)
     if arguments.run_dir is not None and arguments.run_dir.exists():
         RunFolder(arguments.run_dir).require_empty()  # before the data is loaded
     from mnist_cnn.data import load_mnist
