@@ -44,6 +44,16 @@ def test_the_chosen_share_is_redrawn_the_same_way_for_the_same_seed(mnist):
     assert not np.array_equal(pen_styles.redrawn_with_pens(digits, 0.5, seed=4), redrawn)
 
 
+def test_a_digit_worn_to_a_few_dots_keeps_its_mnist_form(mnist):
+    digits = mnist.train_images[:400]
+    redrawn = pen_styles.redrawn_with_pens(digits, 1.0, seed=0)
+    changed = (redrawn != digits).any(axis=(1, 2))
+    ink = np.count_nonzero(redrawn > 127, axis=(1, 2))
+    assert (ink[changed] >= pen_styles.MIN_INK_PIXELS).all()
+    # Some were worn that far (the skipping pen), and kept their MNIST form.
+    assert 0 < (~changed).sum() < 40
+
+
 def test_both_pens_are_used_a_marker_adding_ink_and_a_skipping_pen_taking_it_away(mnist):
     generator = np.random.default_rng(0)
     more, less = 0, 0

@@ -6,9 +6,8 @@ is MNIST-like but not MNIST: a thick marker fills a loop that the thinning canno
 again, and a rejoined gap is a straight bridge. A net that has only seen MNIST reads those
 worse (benchmarks/handwriting.py). ``redrawn_with_pens`` replaces a share of the training
 digits with the same digits drawn with such pens and passed through the last steps of that
-preparation (rejoining and fitting), so the net learns what prepared pictures look like.
-Unlike ``prepare_digit`` it does not drop specks: a digit the skipping pen shattered into
-dots stays so, and keeps its label (label noise worth trimming; not measured yet).
+preparation (rejoining, dropping specks, fitting), so the net learns what prepared
+pictures look like. A digit the skipping pen wore to a few dots keeps its MNIST form.
 
 The drawing here is deliberately not the handwriting benchmark's: the benchmark redraws
 a digit's centre line with a round pen; here the MNIST stroke itself is widened by an
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_cnn.preprocess import fit_digit, rejoining_bridges
+from mnist_cnn.preprocess import fit_digit, rejoining_bridges, without_specks
 
 UPSCALE = 3  # digits are redrawn at 3x MNIST's size, where a pen has room to vary
 # A marker's nib is this share of the digit's height (MNIST's pen: about 13%).
@@ -34,6 +33,10 @@ THIN_PEN = (0.03, 0.08)  # a thin pen is this share of the digit's height
 SKIPPING_PEN_GAPS = (1, 4)
 GAP_PENS = (1.0, 2.5)  # each gap's width, in pens
 MARKER_SHARE = 0.5  # of the redrawn digits, the rest drawn with a pen that skips
+# A redrawn digit with fewer full-ink pixels than this at 28x28 (99.9% of MNIST's training
+# digits have more: 28 px at the 0.1th percentile, 101 at the median) has been worn to a
+# few dots, no longer the digit its label says: it keeps its MNIST form.
+MIN_INK_PIXELS = 30
 
 
 def redrawn_with_pens(images: np.ndarray, share: float, seed: int) -> np.ndarray:
@@ -41,8 +44,8 @@ def redrawn_with_pens(images: np.ndarray, share: float, seed: int) -> np.ndarray
     random, drawn with a thick marker or a thin pen that skips, then made MNIST-like as a
     picture of them would be: broken strokes rejoined, strokes thinned or thickened to
     MNIST's width, the digit fitted to 20x20 (``preprocess.rejoining_bridges`` and
-    ``preprocess.fit_digit``, the steps of ``prepare_digit`` after the paper is gone, less
-    its speck removal).
+    ``preprocess.without_specks`` and ``preprocess.fit_digit``, the steps of
+    ``prepare_digit`` after the paper is gone).
 
     The same ``seed`` redraws the same digits the same way.
     """
@@ -53,8 +56,11 @@ def redrawn_with_pens(images: np.ndarray, share: float, seed: int) -> np.ndarray
     count = round(share * len(images))
     for index in generator.choice(len(images), size=count, replace=False):
         ink = _redrawn_ink(images[index], generator)
-        if ink is not None:  # a digit the pen wore away keeps its MNIST form
-            redrawn[index] = fit_digit(ink)
+        if ink is None:
+            continue  # the pen wore the digit away: it keeps its MNIST form
+        prepared = fit_digit(ink)
+        if np.count_nonzero(prepared > 127) >= MIN_INK_PIXELS:
+            redrawn[index] = prepared
     return redrawn
 
 
@@ -68,10 +74,11 @@ def _redrawn_ink(digit: np.ndarray, generator: np.random.Generator) -> np.ndarra
     if generator.random() < MARKER_SHARE:
         shape = _marker(shape, generator)
     else:
-        shape = _skipping(shape, generator)
-        if not shape.any():
+        skipped = _skipping(shape, generator)
+        if not skipped.any():
             return None
-        shape |= rejoining_bridges(shape)  # as prepare_digit rejoins a photo's strokes
+        # As prepare_digit does with a photo's strokes: rejoin, then drop specks.
+        shape = without_specks(skipped | rejoining_bridges(skipped))
     return ndimage.gaussian_filter(shape.astype(np.float32), 0.7)  # a soft, anti-aliased edge
 
 

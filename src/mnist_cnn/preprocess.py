@@ -190,7 +190,7 @@ def clean_ink(gray: np.ndarray, rejoin: bool = False) -> np.ndarray | None:
         bridges = rejoining_bridges(mask)
         ink = np.where(bridges, 1.0, ink).astype(np.float32)
         mask |= bridges
-    mask = _without_specks(mask)
+    mask = without_specks(mask)
     if not mask.any():
         return None
     # Keep the anti-aliased edges next to the kept strokes, drop isolated texture.
@@ -818,7 +818,7 @@ def rejoining_bridges(mask: np.ndarray) -> np.ndarray:
     return bridges
 
 
-def _without_specks(mask: np.ndarray) -> np.ndarray:
+def without_specks(mask: np.ndarray) -> np.ndarray:
     """Drop connected blobs much smaller than the largest one (dust, paper grain)."""
     from scipy import ndimage
 
