@@ -118,9 +118,8 @@ def run_once(preset: str, seed: int, dataset, epochs: int | None) -> dict:
         str(target): next((seconds for seconds, acc in probe.points if acc >= target), None)
         for target in TARGETS
     }
-    # Counted without redrawing digits with pens again: the count is the same.
-    counted = dataclasses.replace(config, pen_style_share=0.0)
-    images_per_epoch = len(split_for_training(dataset, counted).train_images)
+    split = split_for_training(dataset, config, with_pen_styles=False)
+    images_per_epoch = len(split.train_images)
     # The net that trains, not the saved model's test-time views around it.
     flops = forward_flops_per_image(build_model(config))
     epochs_trained = len(probe.points)

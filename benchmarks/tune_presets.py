@@ -145,7 +145,7 @@ def train_candidate(
     config = dataclasses.replace(PRESETS[preset], validation_split=1 / 6, seed=seed, **changes)
     dataset = _dataset(limit)
     result = train(config, dataset)
-    split = split_for_training(dataset, config)
+    split = split_for_training(dataset, config, with_pen_styles=False)  # the held-out part
     probabilities = np.asarray(
         result.model.predict(split.validation_images, batch_size=1000, verbose=0), np.float32
     )

@@ -44,7 +44,7 @@ def main() -> None:
     config = run.read_train_config()
     if not config.validation_split:
         raise MnistCnnError(f"{arguments.run}: trained without a validation split")
-    split = split_for_training(load_mnist(allow_download=False), config)
+    split = split_for_training(load_mnist(allow_download=False), config, with_pen_styles=False)
     images, labels = split.validation_images, split.validation_labels
     networks = []
     for checkpoints in run.checkpoints.members() or [run.checkpoints]:

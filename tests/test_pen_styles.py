@@ -120,6 +120,10 @@ def test_training_redraws_only_the_digits_it_trains_on(mnist):
     # ... redrawn as the run's seed says, so a resumed run redraws the same digits.
     expected = pen_styles.redrawn_with_pens(mnist.train_images[:80], 0.5, seed=1)
     assert np.array_equal(split.train_images[..., 0], expected / np.float32(255))
+    # Callers that read only the held-out digits or the counts can skip the redrawing.
+    counted = split_for_training(dataset, config, with_pen_styles=False)
+    assert np.array_equal(counted.train_images, plain.train_images)
+    assert np.array_equal(counted.validation_images, split.validation_images)
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5])

@@ -59,19 +59,23 @@ class TrainResult:
     resumed_from_epoch: int = 0  # 0 for a fresh run
 
 
-def split_for_training(dataset: Dataset, config: TrainConfig) -> Split:
+def split_for_training(
+    dataset: Dataset, config: TrainConfig, *, with_pen_styles: bool = True
+) -> Split:
     """Apply ``config.limit``, normalise, and hold out the last ``validation_split``.
 
     The hold-out is taken from the end, before shuffling, exactly as Keras's
     ``fit(validation_split=...)`` does, so ``seed`` matches the tutorial. With
     ``config.pen_style_share``, that share of the training digits is redrawn with people's
-    pens first (``pen_styles.redrawn_with_pens``, seeded by ``config.seed``).
+    pens first (``pen_styles.redrawn_with_pens``, seeded by ``config.seed``);
+    ``with_pen_styles=False`` skips that for callers that read only the held-out digits
+    or the counts, which it does not change.
     """
     limited = dataset.limited(config.limit)
     raw_images = limited.train_images
     validation_count = int(len(raw_images) * config.validation_split)
     train_count = len(raw_images) - validation_count
-    if config.pen_style_share:
+    if config.pen_style_share and with_pen_styles:
         # Only the digits trained on: the held-out ones stay MNIST's, as the test set is.
         logger.info(
             "redrawing %s of the %s training digits with people's pens",
