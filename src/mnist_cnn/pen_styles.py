@@ -95,13 +95,17 @@ def _upscaled_shape(digit: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(np.asarray(large), UPSCALE / 2.5) > 0.5
 
 
+def _height(shape: np.ndarray) -> int:
+    """Rows from the ink's top to its bottom: pens are sized by it."""
+    rows = np.flatnonzero(shape.any(axis=1))
+    return int(rows[-1] - rows[0] + 1)
+
+
 def _marker(shape: np.ndarray, generator: np.random.Generator) -> np.ndarray:
     """The strokes widened by a marker's oval nib, MARKER_NIB of the digit's height long."""
     from scipy import ndimage
 
-    rows = np.flatnonzero(shape.any(axis=1))
-    height = int(rows[-1] - rows[0] + 1)
-    nib = _nib(height * generator.uniform(*MARKER_NIB), generator)
+    nib = _nib(_height(shape) * generator.uniform(*MARKER_NIB), generator)
     return ndimage.binary_dilation(np.pad(shape, nib.shape[0]), structure=nib)
 
 
@@ -121,8 +125,7 @@ def _skipping(shape: np.ndarray, generator: np.random.Generator) -> np.ndarray:
     height wide along their middle, then cut across by straight gaps."""
     from scipy import ndimage
 
-    rows = np.flatnonzero(shape.any(axis=1))
-    pen = max(1.5, (rows[-1] - rows[0] + 1) * generator.uniform(*THIN_PEN))
+    pen = max(1.5, _height(shape) * generator.uniform(*THIN_PEN))
     depth = ndimage.distance_transform_edt(shape)
     # Each pixel's stroke is as deep as the deepest pixel near it (within a typical
     # stroke's reach); the pen keeps the pixels within half its width of that depth, a
