@@ -119,6 +119,14 @@ CANDIDATES = {
         {"weight_decay": 0.05},
         {"erasing_probability": 0.5},
         {"weight_decay": 0.05, "erasing_probability": 0.5},
+        # SGD with Nesterov momentum in place of Adam (decoupled decay 0.005 is about
+        # classic L2 of 5e-4 under momentum 0.9), longer training with weight decay, the
+        # deep net for as long as best, and stronger decay.
+        {"optimizer": "sgd", "peak_learning_rate": 0.05, "weight_decay": 0.005},
+        {"optimizer": "sgd", "peak_learning_rate": 0.1, "weight_decay": 0.005},
+        {"epochs": 40, "weight_decay": 0.05},
+        {"architecture": "deep", "epochs": 30, "weight_decay": 0.05},
+        {"weight_decay": 0.1},
     ],
 }
 

@@ -16,6 +16,10 @@ from mnist_cnn.errors import MnistCnnError
 
 Architecture = Literal["tutorial", "fast", "accurate", "best", "deep", "keras_io"]
 Schedule = Literal["constant", "warmup_cosine"]
+# "sgd" is stochastic gradient descent with Nesterov momentum 0.9 (models.SGD_MOMENTUM);
+# the Adam betas then do nothing.
+Optimizer = Literal["adam", "sgd"]
+OPTIMIZERS: tuple[Optimizer, ...] = ("adam", "sgd")
 # The arithmetic while training (models.dtype_policy): "bfloat16" computes in bfloat16 with
 # float32 weights (Keras's mixed_bfloat16); "auto" takes bfloat16 where the hardware has it
 # (models.native_bfloat16). Saved models compute in float32 either way.
@@ -52,6 +56,7 @@ class TrainConfig:
     validation_split: float  # fraction held out from the end of the training set, as Keras does
     peak_learning_rate: float  # Adam's step size; the top of the schedule when there is one
     schedule: Schedule = "constant"  # how the learning rate moves over the run
+    optimizer: Optimizer = "adam"  # the tutorial's Adam, or SGD with Nesterov momentum
     warmup_fraction: float = 0.0  # share of all steps spent rising to the peak
     adam_beta_1: float = 0.9  # Keras's default; lower forgets old gradients faster
     adam_beta_2: float = 0.999  # Keras's default
@@ -102,6 +107,9 @@ class TrainConfig:
         if self.ensemble < 1:
             raise ConfigError("ensemble", f"must be at least 1, got {self.ensemble}")
         check_test_time_views(self.test_time_views)
+        if self.optimizer not in OPTIMIZERS:
+            choices = ", ".join(OPTIMIZERS)
+            raise ConfigError("optimizer", f"must be one of {choices}, got {self.optimizer!r}")
         if self.precision not in PRECISIONS:
             choices = ", ".join(PRECISIONS)
             raise ConfigError("precision", f"must be one of {choices}, got {self.precision!r}")

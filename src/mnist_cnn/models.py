@@ -293,20 +293,14 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> float |
 
 
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    """Adam, sparse categorical cross-entropy and accuracy, as in the tutorial."""
+    """The config's optimizer (the tutorial's Adam by default), sparse categorical
+    cross-entropy and accuracy, as in the tutorial."""
     import keras
 
     from mnist_cnn.losses import SmoothedSparseCrossentropy
 
     model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=learning_rate_schedule(config, steps_per_epoch),
-            beta_1=config.adam_beta_1,
-            beta_2=config.adam_beta_2,
-            # Decoupled from the gradient (Loshchilov and Hutter's AdamW), so that it
-            # shrinks every weight alike instead of being rescaled by Adam's moments.
-            weight_decay=config.weight_decay or None,
-        ),
+        optimizer=_optimizer(config, learning_rate_schedule(config, steps_per_epoch)),
         loss=(
             SmoothedSparseCrossentropy(config.label_smoothing)
             if config.label_smoothing
@@ -319,6 +313,34 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
         jit_compile=keras.backend.backend() != "tensorflow",
     )
     return model
+
+
+# The momentum of the "sgd" optimizer: the usual value for image classifiers.
+SGD_MOMENTUM = 0.9
+
+
+def _optimizer(config: TrainConfig, learning_rate: float | object) -> keras.optimizers.Optimizer:
+    """The config's optimizer; weight decay decoupled from the gradient in both.
+
+    Decoupled (Loshchilov and Hutter's AdamW), so that it shrinks every weight
+    alike instead of being rescaled by Adam's moments.
+    """
+    import keras
+
+    weight_decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate=learning_rate,
+            momentum=SGD_MOMENTUM,
+            nesterov=True,
+            weight_decay=weight_decay,
+        )
+    return keras.optimizers.Adam(
+        learning_rate=learning_rate,
+        beta_1=config.adam_beta_1,
+        beta_2=config.adam_beta_2,
+        weight_decay=weight_decay,
+    )
 
 
 def steps_per_epoch(train_count: int, batch_size: int) -> int:

@@ -87,6 +87,7 @@ def _plain(value: Any) -> str:
 
 
 SCHEDULE_NAMES = {"constant": "constant", "warmup_cosine": "warm-up, then cosine decay"}
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD, Nesterov momentum 0.9"}
 
 # Each TrainConfig field as the report shows it: a label in words and how its value reads.
 # A field missing here (a newer setting) is still shown, through _plain.
@@ -99,6 +100,7 @@ CONFIG_LABELS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "peak_learning_rate": ("peak learning rate", _plain),
     "schedule": ("learning-rate schedule", lambda value: SCHEDULE_NAMES.get(value, _plain(value))),
     "warmup_fraction": ("warm-up", lambda value: f"{_percent(value)} of steps" if value else "off"),
+    "optimizer": ("optimizer", lambda value: OPTIMIZER_NAMES.get(value, _plain(value))),
     "adam_beta_1": ("Adam β₁", _plain),
     "adam_beta_2": ("Adam β₂", _plain),
     "label_smoothing": ("label smoothing", _off_or(lambda value: f"{value:g}")),
