@@ -39,7 +39,7 @@ def handwriting():
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, mnist):
-    """A run folder of the fast preset as it is (2 epochs) trained on 10k real images."""
+    """A run folder of the fast preset as it is (one epoch, 5 views) trained on 10k real images."""
     from mnist_cnn.config import preset_config
     from mnist_cnn.pipeline import train_run
 

@@ -14,7 +14,7 @@ from mnist_cnn.training import split_for_training, train
 
 
 def test_fast_preset_on_a_slice_learns_real_digits(trained_run, mnist):
-    # The session fixture trains the fast preset (2 epochs) on 10k images, 9k of them
+    # The session fixture trains the fast preset (one epoch) on 10k images, 9k of them
     # for training: a correctness check, not a speed check.
     assert trained_run.metrics["test_accuracy"] >= 0.97
     from mnist_cnn.engines import load_model
