@@ -102,6 +102,35 @@ def test_flops_count_of_the_fast_net():
     assert forward_flops_per_image(model) == expected
 
 
+def test_sgd_takes_nesterov_steps_and_decays_the_weights_apart_from_the_gradient(tmp_path):
+    from mnist_cnn.engines import open_keras_file
+    from mnist_cnn.models import SGD_MOMENTUM
+
+    config = preset_config(
+        "fast", optimizer="sgd", weight_decay=0.5, schedule="constant", precision="float32"
+    )
+    model = compile_model(build_model(config), config, steps_per_epoch=1)
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.nesterov and model.optimizer.momentum == SGD_MOMENTUM
+    kernel = model.layers[-1].kernel
+    before = np.asarray(kernel.value).copy()
+    # A first step from rest, gradient g: Nesterov's update is lr * (1 + momentum) * g,
+    # and the decoupled decay multiplies the weight by 1 - decay x lr beforehand.
+    gradient = np.full(before.shape, 0.1, np.float32)
+    model.optimizer.apply_gradients([(gradient, kernel)])
+    rate = config.peak_learning_rate
+    expected = before * (1 - 0.5 * rate) - rate * (1 + SGD_MOMENTUM) * gradient
+    np.testing.assert_allclose(np.asarray(kernel.value), expected, rtol=1e-5, atol=1e-7)
+    # A checkpoint (what --resume reads) keeps the optimizer and its momentum.
+    model = compile_model(build_model(config), config, steps_per_epoch=1)
+    images = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
+    model.fit(images, np.arange(4), batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "checkpoint.keras")
+    loaded = open_keras_file(tmp_path / "checkpoint.keras", compile=True)
+    assert isinstance(loaded.optimizer, keras.optimizers.SGD) and loaded.optimizer.nesterov
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+
+
 def test_unknown_preset_and_bad_settings_are_user_errors():
     with pytest.raises(MnistCnnError, match="unknown preset 'turbo'"):
         preset_config("turbo")
@@ -115,6 +144,8 @@ def test_unknown_preset_and_bad_settings_are_user_errors():
         preset_config("best", weight_decay=-0.1)
     with pytest.raises(MnistCnnError, match=r"erasing_probability must be in \[0, 1\], got 1.5"):
         preset_config("best", erasing_probability=1.5)
+    with pytest.raises(MnistCnnError, match="optimizer must be one of adam, sgd, got 'rmsprop'"):
+        preset_config("best", optimizer="rmsprop")
 
 
 def test_config_round_trips_through_a_dict():
