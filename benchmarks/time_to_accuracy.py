@@ -8,13 +8,14 @@ on it (presets were tuned on the held-out split: benchmarks/tune_presets.py).
 The tutorial's model trains on past its 5 epochs until its test accuracy
 reaches 99.0% (at most 20 epochs), so that every speed-up to 99.0% is a
 number, not a lower bound. With --peer-python, the plain-PyTorch peer
-(benchmarks/pytorch_peer.py: the fast net and recipe in ordinary PyTorch) runs
+(benchmarks/pytorch_peer.py: the fast net with its two-epoch recipe of before, batch 256
+and no test-time views, in ordinary PyTorch) runs
 in that interpreter's environment as one more row, and every preset's time to
 99.0% is compared with it.
 
-A preset in --presets may carry changes, as in fast:epochs=1:batch_size=128 (a
-candidate chosen on the held-out split, timed beside the presets; JSON values, as
-train_candidate.py takes them).
+A preset in --presets may carry changes, as in fast:epochs=2:batch_size=256:test_time_views=1
+(fast's two-epoch recipe of before, or a candidate chosen on the held-out split, timed
+beside the presets; JSON values, as train_candidate.py takes them).
 
 Usage: python benchmarks/time_to_accuracy.py [--seeds 3] [--presets tutorial,fast,...]
        [--peer-python .venv-torch/bin/python] [--quick]

@@ -74,10 +74,12 @@ def load_classifier_from(model) -> Classifier:
 @pytest.mark.parametrize("method", METHODS)
 def test_an_ensemble_of_one_model_twice_explains_as_the_model_does(model, digits, method):
     from mnist_cnn.config import preset_config
-    from mnist_cnn.models import build_model, ensemble_model
+    from mnist_cnn.models import average_over_shifts, build_model, ensemble_model
 
-    # The model computes in float32 (as every saved run's does): so must its twin.
-    twin = build_model(preset_config("fast", precision="float32"), name="twin")
+    # The model computes in float32 (as every saved run's does), over the preset's views:
+    # so must its twin.
+    config = preset_config("fast", precision="float32")
+    twin = average_over_shifts(build_model(config, name="twin"), config.test_time_views)
     twin.set_weights(model.get_weights())
     images, labels = digits
     alone = saliency_maps(model, images[:6], labels[:6], method)
@@ -90,7 +92,9 @@ def test_a_model_over_test_time_views_has_maps_too(model, digits, method):
     from mnist_cnn.models import average_over_shifts
 
     images, labels = digits
-    views = average_over_shifts(model, 5)
+    # The run's model already averages 5 views of its net; 9 views of that net here.
+    (net,) = [layer for layer in model.layers if hasattr(layer, "layers")]
+    views = average_over_shifts(net, 9)
     assert_maps_lean_on_the_ink(saliency_maps(views, images[:6], labels[:6], method), images[:6])
 
 

@@ -128,7 +128,10 @@ def test_sgd_takes_nesterov_steps_and_decays_the_weights_apart_from_the_gradient
     model.save(tmp_path / "checkpoint.keras")
     loaded = open_keras_file(tmp_path / "checkpoint.keras", compile=True)
     assert isinstance(loaded.optimizer, keras.optimizers.SGD) and loaded.optimizer.nesterov
+    assert loaded.optimizer.momentum == SGD_MOMENTUM
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
+    for stored, trained in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(stored), np.asarray(trained))
 
 
 def test_unknown_preset_and_bad_settings_are_user_errors():

@@ -83,6 +83,20 @@ def test_configuration_reads_as_words_and_shows_no_local_path(report_path, train
     assert "training images used first 10,000" in shown
     assert "elastic distortion off" in shown
     assert "whole-pixel shifts only No" in shown
+    assert "optimizer Adam" in shown and "Adam β₁ 0.7" in shown
+
+
+def test_an_sgd_run_shows_its_optimizer_and_no_adam_betas():
+    from mnist_cnn.config import preset_config
+    from mnist_cnn.report import configuration_rows
+
+    rows = dict(configuration_rows({"config": preset_config("best", optimizer="sgd").to_dict()}))
+    assert rows["optimizer"] == "SGD, Nesterov momentum 0.9"
+    assert not any(label.startswith("Adam") for label in rows)
+    # A config.json from before the optimizer setting reads as the Adam run it was.
+    old = {key: value for key, value in preset_config("best").to_dict().items()}
+    del old["optimizer"]
+    assert "Adam β₁" in dict(configuration_rows({"config": old}))
 
 
 @pytest.mark.parametrize(

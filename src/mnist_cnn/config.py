@@ -54,7 +54,7 @@ class TrainConfig:
     epochs: int  # full passes over the training images
     batch_size: int  # images per optimizer step
     validation_split: float  # fraction held out from the end of the training set, as Keras does
-    peak_learning_rate: float  # Adam's step size; the top of the schedule when there is one
+    peak_learning_rate: float  # the optimizer's step size; the top of the schedule if any
     schedule: Schedule = "constant"  # how the learning rate moves over the run
     optimizer: Optimizer = "adam"  # the tutorial's Adam, or SGD with Nesterov momentum
     warmup_fraction: float = 0.0  # share of all steps spent rising to the peak
@@ -130,11 +130,12 @@ class TrainConfig:
 
 # A small, wide net for one epoch at batch 128, with a warm-up-then-cosine schedule and
 # aggressive Adam betas, its saved model averaging over 5 test-time views. On the held-out
-# last 10k (3 seeds) it gave 99.07%, against 99.15% for two epochs at batch 256 with no
-# views, in half the training time: 3.1 s to 99.0% on the test set against 5.6 s on an
-# AMD EPYC, where two epochs did not stay under the 6 s that issue 19 asks for
-# (benchmarks/results/tune_fast-one-epoch.json, time_to_accuracy-fast-recipes-amd.json).
-# The views cost reading time, not training time: 5 passes of a 2.5 MFLOP net per image.
+# last 10k (3 seeds) it gave 99.07%, against 99.15% (2 seeds) for two epochs at batch 256
+# with no views, in about half the training time: 4.1 s to 99.0% on the test set on an AMD
+# EPYC, where two epochs took 5.6-8.4 s (medians of four runs) against the 6 s that issue 19
+# asks for (benchmarks/results/tune_fast-one-epoch.json, time_to_accuracy*.json). The views
+# cost reading time, not training time: 5 passes of a 2.5 MFLOP net per image. accurate is
+# built from this config: it inherits every field it does not set.
 _FAST = TrainConfig(
     preset="fast",
     architecture="fast",
@@ -148,7 +149,8 @@ _FAST = TrainConfig(
     adam_beta_2=0.9,
     test_time_views=5,
     # bfloat16 where the CPU has it (AVX512-BF16, AMX): 1.2x faster to the same test
-    # accuracy on an Intel Xeon with AMX, 1.6x on an AMD EPYC (README, "Presets and speed").
+    # accuracy on an Intel Xeon with AMX, 1.6x on an AMD EPYC, measured with the two-epoch
+    # recipe (README, "Presets and speed").
     precision="auto",
 )
 

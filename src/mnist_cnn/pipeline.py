@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 GRID_SIZE = 25  # the tutorial draws the first 25 images
 GALLERY_SIZE = 24  # worst errors shown in misclassified.png
-# Worst errors explained in misclassified_why.png: two rows of six, each 169
-# forward passes (explain.OCCLUSION_*), a fraction of a second for the fast net.
+# Worst errors explained in misclassified_why.png: two rows of six, each 169 occluded
+# copies (explain.OCCLUSION_*) through the model's views (845 passes of the fast net),
+# a fraction of a second.
 EXPLAINED_ERRORS = 12
 # Test images classified between two progress reports: prediction's own batch size.
 EVALUATION_FILES = 5  # evaluation.json and four figures

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 CLASSIFY_BATCH_SIZE = 1000
 # A prediction below this confidence is marked uncertain. Chosen on validation
 # data (benchmarks/choose_min_confidence.py, results/min_confidence.json): on
-# the held-out last 10k, the fast preset's answers under 0.5 were right only
-# 37.5% of the time (3 seeds pooled), those from 0.5 to 0.6 60%: under 0.5 an
-# answer is more likely wrong than right.
+# the held-out last 10k, the fast preset's answers from 0.4 to 0.5 were right only
+# 46.9% of the time (48.5% for all under 0.5; 3 seeds pooled), those from 0.5 to
+# 0.6 56.6%: under 0.5 an answer is more likely wrong than right.
 DEFAULT_MIN_CONFIDENCE = 0.5
 
 

@@ -115,7 +115,7 @@ def confidence_detector(threshold: float) -> DigitDetector:
     """The detector a run without a learned one uses: the classifier's largest probability.
 
     A largest probability chosen to keep 97% of validation digits (0.978 for the
-    fast preset) still accepted 40% of the held-out non-digits
+    two-epoch fast preset of an earlier stop) still accepted 40% of the held-out non-digits
     (benchmarks/results/not_a_digit.json), and it depends on the model; so the
     answers' ``min_confidence`` is its threshold rather than a number of its own.
     """

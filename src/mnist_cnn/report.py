@@ -149,7 +149,10 @@ def shareable_source(source: str | None) -> str:
 def configuration_rows(stored: dict[str, Any]) -> list[tuple[str, str]]:
     """``config.json`` as (label, value) pairs in words, safe to share: no local paths."""
     rows = []
-    for key, value in (stored.get("config") or {}).items():
+    config = stored.get("config") or {}
+    for key, value in config.items():
+        if key.startswith("adam_") and config.get("optimizer", "adam") != "adam":
+            continue  # Adam's betas mean nothing to an SGD run
         label, shown = CONFIG_LABELS.get(key, (key.replace("_", " "), _plain))
         rows.append((label, NONE_SHOWN if value is None and key != "limit" else shown(value)))
     return rows

@@ -208,7 +208,7 @@ SEVEN_PIXELS: list[list[int]] = [
 ]
 # fmt: on
 
-# What the API answers for SEVEN_PIXELS (from a model of the fast preset, rounded).
+# What the API answers for SEVEN_PIXELS (rounded; from a model of the two-epoch fast preset).
 SEVEN_ANSWER: dict[str, Any] = {
     "file": "pixels",
     "digit": 7,
