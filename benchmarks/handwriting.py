@@ -511,9 +511,12 @@ def main() -> None:
     pictures = arguments.count * len(kinds)
     results = {}
     for model in arguments.model:
-        results[str(model)] = _read_everything(
-            model, digits, labels, prepared, found, everyday_grays, strip_pictures, strip_truths
-        )
+        results[str(model)] = {
+            **_read_everything(
+                model, digits, labels, prepared, found, everyday_grays, strip_pictures, strip_truths
+            ),
+            **model_facts(model, dataset),
+        }
     print(f"{arguments.count} {arguments.digits} digits (seed {arguments.seed}) x "
           f"{len(kinds)} kinds; CPU {describe()}")  # fmt: skip
     names = list(results)
@@ -535,6 +538,20 @@ def main() -> None:
         )
         + "\n"
     )  # fmt: skip
+
+
+def model_facts(model: Path, dataset) -> dict:
+    """The model's accuracy on the whole MNIST test set, and its run's settings if known."""
+    from mnist_cnn.engines import load_classifier
+    from mnist_cnn.evaluation import accuracy
+    from mnist_cnn.preprocess import to_model_input
+
+    probabilities = load_classifier(model).probabilities(to_model_input(dataset.test_images))
+    facts: dict = {"test_accuracy_all_10000": accuracy(probabilities, dataset.test_labels)}
+    config_file = Path(model) / "config.json"
+    if config_file.is_file():
+        facts["trained_with"] = json.loads(config_file.read_text()).get("config")
+    return facts
 
 
 def _read_everything(
