@@ -31,28 +31,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RESULTS = Path(__file__).parent / "results"
 
 
-def shifted(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
-    """(N, H, W, C) images moved down ``rows`` and right ``columns``, zeros coming in."""
-    height, width = images.shape[1:3]
-    moved = np.zeros_like(images)
-    moved[:, max(rows, 0) : height + min(rows, 0), max(columns, 0) : width + min(columns, 0)] = (
-        images[
-            :, max(-rows, 0) : height + min(-rows, 0), max(-columns, 0) : width + min(-columns, 0)
-        ]
-    )
-    return moved
-
-
-def net_and_shifts(model) -> tuple:
-    """The classifier net and the shifts its saved model averages over (models.VIEW_SHIFTS)."""
-    from mnist_cnn.models import VIEW_SHIFTS
-
-    if model.layers[-1].name != "average_views":
-        return model, VIEW_SHIFTS[:1]
-    (net,) = [layer for layer in model.layers if hasattr(layer, "layers")]
-    return net, VIEW_SHIFTS[: len(model.layers[-1].input)]
-
-
 def classifier_scores(model, model_inputs: np.ndarray) -> dict[str, np.ndarray]:
     """Largest probability, negative entropy and negative energy, one per image.
 
@@ -61,17 +39,26 @@ def classifier_scores(model, model_inputs: np.ndarray) -> dict[str, np.ndarray]:
     """
     import keras
 
-    net, shifts = net_and_shifts(model)
-    features = keras.Model(net.inputs, net.layers[-2].output)
-    kernel, bias = (keras.ops.convert_to_numpy(weight) for weight in net.layers[-1].weights)
+    from mnist_cnn.models import net_over_views, shifted_views
+    from mnist_cnn.preprocess import INPUT_SHAPE
 
-    def logits_of(images: np.ndarray) -> np.ndarray:
-        return np.concatenate(
-            [
-                keras.ops.convert_to_numpy(features(images[start : start + 1000])) @ kernel + bias
-                for start in range(0, len(images), 1000)
-            ]
-        ).astype(np.float64)
+    net, views = net_over_views(model)
+    features = keras.Model(net.inputs, net.layers[-2].output)
+    inputs = keras.Input(shape=INPUT_SHAPE)
+    # The last hidden layer's features of each view, shifted as the saved model shifts
+    # them: (views, N, features).
+    views_features = keras.Model(
+        inputs, keras.ops.stack([features(view) for view in shifted_views(inputs, views)])
+    )
+    kernel, bias = (keras.ops.convert_to_numpy(weight) for weight in net.layers[-1].weights)
+    stacked = np.concatenate(
+        [
+            keras.ops.convert_to_numpy(views_features(model_inputs[start : start + 1000]))
+            for start in range(0, len(model_inputs), 1000)
+        ],
+        axis=1,
+    )
+    per_view = (stacked @ kernel + bias).astype(np.float64)  # each view's logits
 
     def softmax(logits: np.ndarray) -> np.ndarray:
         exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -81,7 +68,6 @@ def classifier_scores(model, model_inputs: np.ndarray) -> dict[str, np.ndarray]:
         top = logits.max(axis=1)
         return top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
 
-    per_view = [logits_of(shifted(model_inputs, rows, columns)) for rows, columns in shifts]
     probabilities = np.mean([softmax(logits) for logits in per_view], axis=0)
     entropy = -(probabilities * np.log(np.clip(probabilities, 1e-12, None))).sum(axis=1)
     return {

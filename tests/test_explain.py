@@ -89,11 +89,11 @@ def test_an_ensemble_of_one_model_twice_explains_as_the_model_does(model, digits
 
 @pytest.mark.parametrize("method", METHODS)
 def test_a_model_over_test_time_views_has_maps_too(model, digits, method):
-    from mnist_cnn.models import average_over_shifts
+    from mnist_cnn.models import average_over_shifts, net_over_views
 
     images, labels = digits
     # The run's model already averages 5 views of its net; 9 views of that net here.
-    (net,) = [layer for layer in model.layers if hasattr(layer, "layers")]
+    net, _ = net_over_views(model)
     views = average_over_shifts(net, 9)
     assert_maps_lean_on_the_ink(saliency_maps(views, images[:6], labels[:6], method), images[:6])
 

@@ -35,11 +35,11 @@ def test_onnx_matches_keras_on_the_whole_test_set(onnx_path, trained_run, mnist)
 
 @pytest.mark.slow
 def test_a_model_averaged_over_shifted_views_exports_with_parity(trained_run, mnist, tmp_path):
-    from mnist_cnn.models import average_over_shifts
+    from mnist_cnn.models import average_over_shifts, net_over_views
     from mnist_cnn.run_folder import save_model
 
     # The run's own model averages 5 views of its net: 9 views of that net instead.
-    (net,) = [layer for layer in load_model(trained_run.run_dir).layers if hasattr(layer, "layers")]
+    net, _ = net_over_views(load_model(trained_run.run_dir))
     save_model(average_over_shifts(net, 9), tmp_path / "views.keras")
     onnx_file = export_model(tmp_path / "views.keras", "onnx", tmp_path / "views.onnx")
     images = to_model_input(mnist.test_images[:1000])

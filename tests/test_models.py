@@ -23,6 +23,7 @@ from mnist_cnn.models import (
     forward_flops_per_image,
     in_float32,
     native_bfloat16,
+    net_over_views,
     resolve_precision,
 )
 from mnist_cnn.run_folder import save_model
@@ -167,7 +168,9 @@ def test_views_average_the_image_and_its_one_pixel_shifts(views):
     image = np.zeros((1, 28, 28, 1), dtype=np.float32)
     image[0, 10, 12, 0] = 1.0  # one lit pixel
     image[0, 27, 0, 0] = 1.0  # and one in the corner, which shifts partly off the canvas
-    output = average_over_shifts(_pixels_model(), views)(image).numpy().reshape(28, 28)
+    net = _pixels_model()
+    averaged = average_over_shifts(net, views)
+    output = averaged(image).numpy().reshape(28, 28)
     expected = np.zeros((28, 28))
     for rows, columns in VIEW_SHIFTS[:views]:
         for row, column in ((10, 12), (27, 0)):
@@ -175,6 +178,8 @@ def test_views_average_the_image_and_its_one_pixel_shifts(views):
                 expected[row + rows, column + columns] += 1.0 / views
     np.testing.assert_allclose(output, expected, atol=1e-7)
     assert expected[10, 12] == pytest.approx(1.0 / views) and expected[9, 12] > 0
+    # The net inside and the view count come back out, for tools that score each view.
+    assert net_over_views(averaged) == (net, views)
 
 
 def test_view_averaged_ensemble_saves_loads_and_counts_every_pass(tmp_path):

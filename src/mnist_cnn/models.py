@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mnist_cnn.config import Precision, TrainConfig, check_test_time_views
 from mnist_cnn.errors import MnistCnnError
@@ -154,17 +154,40 @@ def average_over_shifts(model: keras.Model, views: int) -> keras.Model:
     if views == 1:
         return model
     inputs = keras.Input(shape=INPUT_SHAPE)
-    outputs = []
+    outputs = [model(view) for view in shifted_views(inputs, views)]
+    averaged = layers.Average(name=AVERAGE_VIEWS)(outputs)
+    return keras.Model(inputs, averaged, name=f"{model.name}_over_{views}_views")
+
+
+# The layer that averages the views' probabilities: how net_over_views knows such a model.
+AVERAGE_VIEWS = "average_views"
+
+
+def shifted_views(inputs: Any, views: int) -> list[Any]:
+    """The first ``views`` of ``VIEW_SHIFTS`` of a Keras tensor of images, as layers."""
+    from keras import layers
+
+    shifted = []
     for rows, columns in VIEW_SHIFTS[:views]:
-        shifted = inputs
+        view = inputs
         if (rows, columns) != (0, 0):
             # Zeros come in on one side and the far edge's pixels drop off.
             padding = ((max(rows, 0), max(-rows, 0)), (max(columns, 0), max(-columns, 0)))
             cropping = ((max(-rows, 0), max(rows, 0)), (max(-columns, 0), max(columns, 0)))
-            shifted = layers.Cropping2D(cropping)(layers.ZeroPadding2D(padding)(inputs))
-        outputs.append(model(shifted))
-    averaged = layers.Average(name="average_views")(outputs)
-    return keras.Model(inputs, averaged, name=f"{model.name}_over_{views}_views")
+            view = layers.Cropping2D(cropping)(layers.ZeroPadding2D(padding)(inputs))
+        shifted.append(view)
+    return shifted
+
+
+def net_over_views(model: keras.Model) -> tuple[keras.Model, int]:
+    """The net that a model from ``average_over_shifts`` averages, and its view count.
+
+    A model over no views is its own net, with one view.
+    """
+    if model.layers[-1].name != AVERAGE_VIEWS:
+        return model, 1
+    (net,) = [layer for layer in model.layers if hasattr(layer, "layers")]
+    return net, len(model.layers[-1].input)
 
 
 def _tutorial_layers(layers):
