@@ -510,13 +510,17 @@ def main() -> None:
 
     pictures = arguments.count * len(kinds)
     results = {}
+    from mnist_cnn.engines import load_classifier
+
     for model in arguments.model:
+        classifier = load_classifier(model)  # once: loading traces the model
         results[str(model)] = {
             **_read_everything(
-                model, digits, labels, prepared, found, everyday_grays, strip_pictures, strip_truths
+                classifier, digits, labels, prepared, found, everyday_grays, strip_pictures,
+                strip_truths,
             ),
-            **model_facts(model, dataset),
-        }
+            **model_facts(model, classifier, dataset),
+        }  # fmt: skip
     print(f"{arguments.count} {arguments.digits} digits (seed {arguments.seed}) x "
           f"{len(kinds)} kinds; CPU {describe()}")  # fmt: skip
     names = list(results)
@@ -540,13 +544,12 @@ def main() -> None:
     )  # fmt: skip
 
 
-def model_facts(model: Path, dataset) -> dict:
+def model_facts(model: Path, classifier, dataset) -> dict:
     """The model's accuracy on the whole MNIST test set, and its run's settings if known."""
-    from mnist_cnn.engines import load_classifier
     from mnist_cnn.evaluation import accuracy
     from mnist_cnn.preprocess import to_model_input
 
-    probabilities = load_classifier(model).probabilities(to_model_input(dataset.test_images))
+    probabilities = classifier.probabilities(to_model_input(dataset.test_images))
     facts: dict = {"test_accuracy_all_10000": accuracy(probabilities, dataset.test_labels)}
     config_file = Path(model) / "config.json"
     if config_file.is_file():
@@ -555,7 +558,7 @@ def model_facts(model: Path, dataset) -> dict:
 
 
 def _read_everything(
-    model: Path,
+    classifier,
     digits: np.ndarray,
     labels: np.ndarray,
     prepared: dict[str, np.ndarray],
@@ -564,13 +567,11 @@ def _read_everything(
     strip_pictures: list,
     strip_truths: list[str],
 ) -> dict:
-    """One model's accuracy on MNIST, on every kind, the whole set, naive resizes, strips."""
-    from mnist_cnn.engines import load_classifier
+    """One classifier's accuracy on MNIST, on every kind, the whole set, naive resizes, strips."""
     from mnist_cnn.evaluation import accuracy
     from mnist_cnn.prediction import answer_pictures
     from mnist_cnn.preprocess import to_model_input
 
-    classifier = load_classifier(model)
     mnist_accuracy = accuracy(classifier.probabilities(to_model_input(digits)), labels)
     rows = {"the same digits as MNIST": mnist_accuracy}
     correct = []
