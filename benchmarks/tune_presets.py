@@ -155,6 +155,14 @@ CANDIDATES = {
         {"epochs": 40, "weight_decay": 0.05},
         {"architecture": "deep", "epochs": 30, "weight_decay": 0.05},
         {"weight_decay": 0.1},
+        # Longer training with weight decay and the stronger augmentation that 30 epochs
+        # did not need.
+        {
+            "epochs": 40,
+            "weight_decay": 0.05,
+            "max_shift_pixels": 3.0,
+            "max_rotation_degrees": 15.0,
+        },
     ],
 }
 
