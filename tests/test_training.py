@@ -150,7 +150,9 @@ def test_whole_pixel_shifts_copy_pixels_without_blurring_them(mnist):
         ]
 
     for whole_pixels in (True, False):
-        config = preset_config("best", max_rotation_degrees=0.0, whole_pixel_shifts=whole_pixels)
+        config = preset_config(
+            "best", max_shift_pixels=2.0, max_rotation_degrees=0.0, whole_pixel_shifts=whole_pixels
+        )
         shifted = np.asarray(augmentation_layers(config, seed=2)(images, training=True))
         assert not np.allclose(shifted, images)
         copies = whole_pixel_copies(shifted)
