@@ -37,69 +37,55 @@ from mnist_cnn.config import PRESETS
 from mnist_cnn.data import Dataset, load_mnist
 from mnist_cnn.evaluation import accuracy
 
-# The fast preset before it became one epoch at batch 128 with 5 views: the fast
-# candidates below are changes to it, as they were when they ran (tune_fast*.json).
-_TWO_EPOCH_FAST = {"epochs": 2, "batch_size": 256, "test_time_views": 1}
 
-# The best preset before the deep net (batch norm, one convolution per block, 1.5x the
-# accurate net's width), which candidates 8-24 below changed; and before its whole-pixel
-# shifts and test-time views, which candidates 0-7 changed.
-_BEST_30 = {
-    "architecture": "best",
-    "epochs": 30,
-    "weight_decay": 0.0,
-    "max_shift_pixels": 2.0,
-    "max_rotation_degrees": 10.0,
-}
-_FIRST_BEST = {**_BEST_30, "whole_pixel_shifts": False, "test_time_views": 1}
+def _two_epoch_fast(**changes: Any) -> dict[str, Any]:
+    """The fast preset before it became one epoch at batch 128 with 5 views, changed: the
+    fast candidates below, as they were when they ran (tune_fast*.json)."""
+    return {"epochs": 2, "batch_size": 256, "test_time_views": 1, **changes}
+
+
+def _best_30(**changes: Any) -> dict[str, Any]:
+    """The best preset before the deep net (batch norm, one convolution per block, 1.5x the
+    accurate net's width), changed: candidates 8-25 below."""
+    return {
+        "architecture": "best",
+        "epochs": 30,
+        "weight_decay": 0.0,
+        "max_shift_pixels": 2.0,
+        "max_rotation_degrees": 10.0,
+        **changes,
+    }
+
+
+def _first_best(**changes: Any) -> dict[str, Any]:
+    """That best preset before its whole-pixel shifts and test-time views, changed:
+    candidates 0-7 below."""
+    return {**_best_30(whole_pixel_shifts=False, test_time_views=1), **changes}
+
 
 CANDIDATES = {
     "fast": [
-        _TWO_EPOCH_FAST,
-        {**_TWO_EPOCH_FAST, "epochs": 2},
-        {**_TWO_EPOCH_FAST, "batch_size": 128},
-        {**_TWO_EPOCH_FAST, "epochs": 2, "batch_size": 512, "peak_learning_rate": 0.02},
-        {**_TWO_EPOCH_FAST, "peak_learning_rate": 0.005},
-        {**_TWO_EPOCH_FAST, "warmup_fraction": 0.1},
-        {**_TWO_EPOCH_FAST, "epochs": 2, "warmup_fraction": 0.1},
+        _two_epoch_fast(),
+        _two_epoch_fast(epochs=2),
+        _two_epoch_fast(batch_size=128),
+        _two_epoch_fast(epochs=2, batch_size=512, peak_learning_rate=0.02),
+        _two_epoch_fast(peak_learning_rate=0.005),
+        _two_epoch_fast(warmup_fraction=0.1),
+        _two_epoch_fast(epochs=2, warmup_fraction=0.1),
         # One epoch, scored with test-time views (which cost reading time, not training
         # time), for the 6 s target of issue 19.
-        {**_TWO_EPOCH_FAST, "epochs": 1, "test_time_views": 9},
-        {**_TWO_EPOCH_FAST, "epochs": 1, "batch_size": 128, "test_time_views": 9},
-        {
-            **_TWO_EPOCH_FAST,
-            "epochs": 1,
-            "batch_size": 128,
-            "peak_learning_rate": 0.005,
-            "test_time_views": 9,
-        },
-        {**_TWO_EPOCH_FAST, "epochs": 1, "warmup_fraction": 0.1, "test_time_views": 9},
-        {**_TWO_EPOCH_FAST, "epochs": 1, "batch_size": 192, "test_time_views": 9},
-        {
-            **_TWO_EPOCH_FAST,
-            "epochs": 1,
-            "adam_beta_1": 0.8,
-            "adam_beta_2": 0.95,
-            "test_time_views": 9,
-        },
-        {**_TWO_EPOCH_FAST, "epochs": 1, "peak_learning_rate": 0.015, "test_time_views": 9},
-        {**_TWO_EPOCH_FAST, "epochs": 1, "batch_size": 128, "test_time_views": 5},
-        {**_TWO_EPOCH_FAST, "epochs": 1, "batch_size": 128},
-        {
-            **_TWO_EPOCH_FAST,
-            "epochs": 1,
-            "batch_size": 128,
-            "peak_learning_rate": 0.008,
-            "test_time_views": 9,
-        },
-        {
-            **_TWO_EPOCH_FAST,
-            "epochs": 1,
-            "batch_size": 128,
-            "warmup_fraction": 0.1,
-            "test_time_views": 9,
-        },
-        {**_TWO_EPOCH_FAST, "epochs": 1, "batch_size": 160, "test_time_views": 9},
+        _two_epoch_fast(epochs=1, test_time_views=9),
+        _two_epoch_fast(epochs=1, batch_size=128, test_time_views=9),
+        _two_epoch_fast(epochs=1, batch_size=128, peak_learning_rate=0.005, test_time_views=9),
+        _two_epoch_fast(epochs=1, warmup_fraction=0.1, test_time_views=9),
+        _two_epoch_fast(epochs=1, batch_size=192, test_time_views=9),
+        _two_epoch_fast(epochs=1, adam_beta_1=0.8, adam_beta_2=0.95, test_time_views=9),
+        _two_epoch_fast(epochs=1, peak_learning_rate=0.015, test_time_views=9),
+        _two_epoch_fast(epochs=1, batch_size=128, test_time_views=5),
+        _two_epoch_fast(epochs=1, batch_size=128),
+        _two_epoch_fast(epochs=1, batch_size=128, peak_learning_rate=0.008, test_time_views=9),
+        _two_epoch_fast(epochs=1, batch_size=128, warmup_fraction=0.1, test_time_views=9),
+        _two_epoch_fast(epochs=1, batch_size=160, test_time_views=9),
     ],
     # The accurate preset is the fast net trained 6 epochs on shifted (by whole pixels)
     # and rotated images, averaging 9 test-time views. Over 3 seeds it gave 99.52% held
@@ -129,14 +115,14 @@ CANDIDATES = {
     # Epochs, augmentation strength and step size around the accurate recipe on
     # the wider net (results/tune_best.json).
     "best": [
-        {**_FIRST_BEST, "epochs": 20},
-        {**_FIRST_BEST, "epochs": 30},
-        {**_FIRST_BEST, "epochs": 30, "max_zoom_fraction": 0.1},
-        {**_FIRST_BEST, "epochs": 20, "max_zoom_fraction": 0.1},
-        {**_FIRST_BEST, "epochs": 40},
-        {**_FIRST_BEST, "epochs": 20, "peak_learning_rate": 0.008},
-        {**_FIRST_BEST, "epochs": 20, "max_shift_pixels": 3.0, "max_rotation_degrees": 15.0},
-        {**_FIRST_BEST, "epochs": 20, "batch_size": 256, "peak_learning_rate": 0.008},
+        _first_best(epochs=20),
+        _first_best(epochs=30),
+        _first_best(epochs=30, max_zoom_fraction=0.1),
+        _first_best(epochs=20, max_zoom_fraction=0.1),
+        _first_best(epochs=40),
+        _first_best(epochs=20, peak_learning_rate=0.008),
+        _first_best(epochs=20, max_shift_pixels=3.0, max_rotation_degrees=15.0),
+        _first_best(epochs=20, batch_size=256, peak_learning_rate=0.008),
         # Issue 19's next step, on a GPU (results/tune_best-deep.json and
         # tune_best-smoothing.json; 5 seeds, 5 views, each model / the 5 averaged; the
         # preset: 99.66% / 99.71%): label smoothing 0.1 99.72 / 99.73%, 0.2 99.71 /
@@ -145,28 +131,28 @@ CANDIDATES = {
         # 20 epochs) 99.66 / 99.71%, with label smoothing 99.68 / 99.71%. None was kept:
         # label smoothing left the held-out answers about 91% sure while 99.7% were right
         # (calibration error 8.8% against 0.2% without), and the deep net did no better.
-        {**_BEST_30, "label_smoothing": 0.1},
-        {**_BEST_30, "architecture": "deep", "epochs": 20},
-        {**_BEST_30, "architecture": "deep", "epochs": 20, "label_smoothing": 0.1},
-        {**_BEST_30, "label_smoothing": 0.2},
-        {**_BEST_30, "label_smoothing": 0.1, "epochs": 24},
-        {**_BEST_30, "label_smoothing": 0.1, "max_shift_pixels": 3.0, "max_rotation_degrees": 15.0},
+        _best_30(label_smoothing=0.1),
+        _best_30(architecture="deep", epochs=20),
+        _best_30(architecture="deep", epochs=20, label_smoothing=0.1),
+        _best_30(label_smoothing=0.2),
+        _best_30(label_smoothing=0.1, epochs=24),
+        _best_30(label_smoothing=0.1, max_shift_pixels=3.0, max_rotation_degrees=15.0),
         # Regularisers that leave the answers' confidence alone, unlike label smoothing
         # (results/tune_best-regularisers.json, on a GPU; the preset then, index 25, ran
         # beside them as the control: 99.66 / 99.67%): decoupled weight decay 0.05 99.66 /
         # 99.71%; random erasing of a patch of 2-10% in half the images 99.53 / 99.61%;
         # both 99.55 / 99.60%. None was kept: weight decay gained nothing per model.
-        {**_BEST_30, "weight_decay": 0.05},
-        {**_BEST_30, "erasing_probability": 0.5},
-        {**_BEST_30, "weight_decay": 0.05, "erasing_probability": 0.5},
+        _best_30(weight_decay=0.05),
+        _best_30(erasing_probability=0.5),
+        _best_30(weight_decay=0.05, erasing_probability=0.5),
         # SGD with Nesterov momentum in place of Adam (decoupled decay 0.005 is about
         # classic L2 of 5e-4 under momentum 0.9), longer training with weight decay, the
         # deep net for as long as best, and stronger decay.
-        {**_BEST_30, "optimizer": "sgd", "peak_learning_rate": 0.05, "weight_decay": 0.005},
-        {**_BEST_30, "optimizer": "sgd", "peak_learning_rate": 0.1, "weight_decay": 0.005},
-        {**_BEST_30, "epochs": 40, "weight_decay": 0.05},
-        {**_BEST_30, "architecture": "deep", "epochs": 30, "weight_decay": 0.05},
-        {**_BEST_30, "weight_decay": 0.1},
+        _best_30(optimizer="sgd", peak_learning_rate=0.05, weight_decay=0.005),
+        _best_30(optimizer="sgd", peak_learning_rate=0.1, weight_decay=0.005),
+        _best_30(epochs=40, weight_decay=0.05),
+        _best_30(architecture="deep", epochs=30, weight_decay=0.05),
+        _best_30(weight_decay=0.1),
         # Longer training with weight decay and the stronger augmentation that 30 epochs
         # did not need (results/tune_best-longer.json, on a GPU, 3 seeds; SGD was measured
         # on the CPU instead, tune_best-sgd-cpu.json: 99.63 / 99.65%): 40 epochs with decay
@@ -174,24 +160,17 @@ CANDIDATES = {
         # 99.66 / 99.67%, 40 epochs with decay and stronger augmentation 99.67 / 99.70%,
         # the same on the deep net 99.68 / 99.74% (the preset since), the deep net for 30
         # epochs with decay 0.1 99.67 / 99.69%.
-        {
-            **_BEST_30,
-            "epochs": 40,
-            "weight_decay": 0.05,
-            "max_shift_pixels": 3.0,
-            "max_rotation_degrees": 15.0,
-        },
-        {
-            **_BEST_30,
-            "architecture": "deep",
-            "epochs": 40,
-            "weight_decay": 0.05,
-            "max_shift_pixels": 3.0,
-            "max_rotation_degrees": 15.0,
-        },
-        {**_BEST_30, "architecture": "deep", "epochs": 30, "weight_decay": 0.1},
+        _best_30(epochs=40, weight_decay=0.05, max_shift_pixels=3.0, max_rotation_degrees=15.0),
+        _best_30(
+            architecture="deep",
+            epochs=40,
+            weight_decay=0.05,
+            max_shift_pixels=3.0,
+            max_rotation_degrees=15.0,
+        ),
+        _best_30(architecture="deep", epochs=30, weight_decay=0.1),
         # The choice checked over 5 seeds beside its control: best before, best now.
-        _BEST_30,
+        _best_30(),
         {},
     ],
 }

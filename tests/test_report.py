@@ -94,7 +94,7 @@ def test_an_sgd_run_shows_its_optimizer_and_no_adam_betas():
     assert rows["optimizer"] == "SGD, Nesterov momentum 0.9"
     assert not any(label.startswith("Adam") for label in rows)
     # A config.json from before the optimizer setting reads as the Adam run it was.
-    old = {key: value for key, value in preset_config("best").to_dict().items()}
+    old = preset_config("best").to_dict()  # a fresh dict
     del old["optimizer"]
     assert "Adam β₁" in dict(configuration_rows({"config": old}))
 
