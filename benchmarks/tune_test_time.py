@@ -6,8 +6,9 @@ checkpoint, and the members' average, on those held-out images when its
 probabilities are averaged over each of several sets of views: the saved
 model's 1, 5 or 9 (the image and its 1-pixel shifts, ``models.average_over_shifts``)
 and candidate sets that add 2-pixel shifts, rotations by ±5° and ±10°, or zooms
-to 90% and 110% (bilinear, made with scipy.ndimage). The shift sets are checked
-against the saved model's own averaging first.
+to 90% and 110% (bilinear, made with scipy.ndimage). The shifted images are checked,
+pixel for pixel, against the saved model's own shifting layers first. The rule below
+then says whether a candidate set replaces the run's own views.
 
 Usage: mnist-cnn train --preset best --validation-split 0.16667 --ensemble 5 --run-dir runs/val
        python benchmarks/tune_test_time.py runs/val
@@ -33,11 +34,12 @@ from mnist_cnn.data import load_mnist
 from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
 from mnist_cnn.evaluation import accuracy
-from mnist_cnn.models import VIEW_SHIFTS, average_over_shifts
+from mnist_cnn.models import VIEW_SHIFTS, shifted_views
 from mnist_cnn.run_folder import RunFolder
 from mnist_cnn.training import split_for_training
 
-RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 
 SHIFTS_5 = [f"shift {rows:+d},{columns:+d}" for rows, columns in VIEW_SHIFTS[:5]]
 SHIFTS_9 = [f"shift {rows:+d},{columns:+d}" for rows, columns in VIEW_SHIFTS]
@@ -45,7 +47,7 @@ TWO_PIXELS = ["shift -2,+0", "shift +2,+0", "shift +0,-2", "shift +0,+2"]
 ROTATIONS_5 = ["rotate -5", "rotate +5"]
 ROTATIONS_10 = ["rotate -10", "rotate +10"]
 ZOOMS = ["zoom 0.9", "zoom 1.1"]
-# The sets scored: the saved model's three first, then the candidates.
+# The sets scored: the saved model's three first (by its test_time_views), then the candidates.
 VIEW_SETS = {
     "1 view": SHIFTS_5[:1],
     "5 shifts": SHIFTS_5,
@@ -62,6 +64,7 @@ VIEW_SETS = {
     "5 shifts, rotations ±5°, zooms": SHIFTS_5 + ROTATIONS_5 + ZOOMS,
     "all 19": SHIFTS_9 + TWO_PIXELS + ROTATIONS_5 + ROTATIONS_10 + ZOOMS,
 }
+SAVED_VIEWS = {1: "1 view", 5: "5 shifts", 9: "9 shifts"}
 # Fixed before the first scores of the candidate sets were seen (2026-11-28).
 RULE = (
     "take the set whose members' averaged probabilities score best held out (on a tie, the "
@@ -81,13 +84,41 @@ def views_of(images: np.ndarray) -> dict[str, np.ndarray]:
         # Linear interpolation keeps values in [0, 1]: each is a convex mix of neighbours.
         rotated = ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1, cval=0.0)
         views[f"rotate {degrees:+d}"] = rotated
+    centre = (np.array(images.shape[1:3]) - 1) / 2
     for factor in (0.9, 1.1):
         # About the centre: output pixel p samples centre + (p - centre) / factor.
-        centre = (np.array(images.shape[1:3]) - 1) / 2
         matrix = np.diag([1.0, 1 / factor, 1 / factor, 1.0])
         offset = np.array([0.0, *(centre - centre / factor), 0.0])
         views[f"zoom {factor}"] = ndimage.affine_transform(images, matrix, offset, order=1)
-    return {name: view.astype(np.float32) for name, view in views.items()}
+    return {name: view.astype(np.float32, copy=False) for name, view in views.items()}
+
+
+def check_shifts(images: np.ndarray, views: dict[str, np.ndarray]) -> None:
+    """Each shifted view here, pixel for pixel, as the saved model's layers shift it."""
+    import keras
+
+    inputs = keras.Input(shape=images.shape[1:])
+    shifter = keras.Model(inputs, shifted_views(inputs, len(VIEW_SHIFTS)))
+    for name, shifted in zip(SHIFTS_9, shifter.predict(images[:500], verbose=0), strict=True):
+        if not np.array_equal(shifted, views[name][:500]):
+            raise MnistCnnError(f"{name} here is not the saved model's {name}")
+
+
+def chosen(rows: list[dict], saved: str, image_count: int) -> str:
+    """The set that RULE picks from the scored rows: a candidate, or the saved model's."""
+    best = max(
+        rows,
+        key=lambda row: (
+            row["averaged_val_accuracy"],
+            row["val_accuracy_mean"],
+            -row["view_count"],
+        ),
+    )
+    (own,) = [row for row in rows if row["views"] == saved]
+    gained = round((best["averaged_val_accuracy"] - own["averaged_val_accuracy"]) * image_count)
+    if gained >= 3 and best["val_accuracy_mean"] >= own["val_accuracy_mean"]:
+        return best["views"]
+    return saved
 
 
 def main() -> None:
@@ -101,6 +132,7 @@ def main() -> None:
     split = split_for_training(load_mnist(allow_download=False), config, with_pen_styles=False)
     images, labels = split.validation_images, split.validation_labels
     views = views_of(images)
+    check_shifts(images, views)
     members = []  # per member: each view's probabilities
     for checkpoints in run.checkpoints.members() or [run.checkpoints]:
         done = checkpoints.completed_epochs()
@@ -108,14 +140,12 @@ def main() -> None:
             print(f"{checkpoints.run.path}: skipped, {done} of {config.epochs} epochs done")
             continue
         network = load_model(checkpoints.newest_checkpoint())
-        by_view = {
-            name: network.predict(view, batch_size=1000, verbose=0) for name, view in views.items()
-        }
-        saved = average_over_shifts(network, 5).predict(images, batch_size=1000, verbose=0)
-        difference = np.abs(np.mean([by_view[name] for name in SHIFTS_5], axis=0) - saved).max()
-        if difference > 1e-5:
-            raise MnistCnnError(f"the 5 shifts here differ from the saved model's by {difference}")
-        members.append(by_view)
+        members.append(
+            {
+                name: network.predict(view, batch_size=1000, verbose=0)
+                for name, view in views.items()
+            }
+        )
     rows = []
     for set_name, names in VIEW_SETS.items():
         probabilities = [np.mean([member[name] for name in names], axis=0) for member in members]
@@ -142,14 +172,20 @@ def main() -> None:
             f"{', '.join(f'{100 * value:.2f}' for value in accuracies)})",
             flush=True,
         )
+    saved = SAVED_VIEWS[config.test_time_views]
+    choice = chosen(rows, saved, len(labels))
+    print(f"the rule keeps {choice!r}" if choice == saved else f"the rule picks {choice!r}")
+    run_path = arguments.run.resolve()
     summary = {
         "machine": describe(),
-        "run": str(arguments.run),
+        "run": str(run_path.relative_to(ROOT) if run_path.is_relative_to(ROOT) else run_path),
         "validation_images": len(labels),
         "rule": RULE,
+        "saved_views": saved,
+        "chosen": choice,
         "rows": rows,
     }
-    out = RESULTS / f"tune_test_time-{arguments.run.resolve().name}.json"
+    out = RESULTS / f"tune_test_time-{run_path.name}.json"
     out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {out}")
 
