@@ -19,6 +19,7 @@ from mnist_cnn.models import (
     average_over_shifts,
     build_model,
     compile_model,
+    compiles_steps,
     ensemble_model,
     forward_flops_per_image,
     in_float32,
@@ -56,6 +57,21 @@ def test_tutorial_preset_compiles_with_adam_and_sparse_crossentropy():
     model = compile_model(build_model(PRESETS["tutorial"]), PRESETS["tutorial"], steps_per_epoch=10)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.loss == "sparse_categorical_crossentropy"
+
+
+@pytest.mark.parametrize(
+    ("backend", "compiled"), [("tensorflow", False), ("jax", True), ("torch", False)]
+)
+def test_training_steps_are_compiled_only_on_jax(monkeypatch, backend, compiled):
+    # XLA was slower on TensorFlow and torch.compile slower than eager steps on PyTorch
+    # (benchmarks/torch_compile.py); JAX is fast only compiled.
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    assert compiles_steps() is compiled
+
+
+def test_the_compiled_model_takes_the_backends_step_compilation():
+    model = compile_model(build_model(PRESETS["fast"]), PRESETS["fast"], steps_per_epoch=1)
+    assert model.jit_compile is compiles_steps()
 
 
 def test_weight_decay_shrinks_the_weights_apart_from_the_gradient():

@@ -177,6 +177,7 @@ def finetune(
     """
     import keras
 
+    from mnist_cnn.models import compiles_steps
     from mnist_cnn.prediction import predict
     from mnist_cnn.preprocess import to_model_input
     from mnist_cnn.training import EpochHistory, ProgressBar
@@ -201,8 +202,7 @@ def finetune(
         optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
-        # As in models.compile_model: XLA was slower on TensorFlow on the CPU.
-        jit_compile=keras.backend.backend() != "tensorflow",
+        jit_compile=compiles_steps(),
     )
     progress = [ProgressBar(config.epochs)] if verbose else []
     history: list[dict[str, float]] = []

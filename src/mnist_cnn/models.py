@@ -320,7 +320,6 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> float |
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     """The config's optimizer (the tutorial's Adam by default), sparse categorical
     cross-entropy and accuracy, as in the tutorial."""
-    import keras
 
     from mnist_cnn.losses import SmoothedSparseCrossentropy
 
@@ -332,12 +331,21 @@ def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int)
             else "sparse_categorical_crossentropy"
         ),
         metrics=["accuracy"],
-        # XLA made one epoch of the fast net 2.9x slower on this CPU (10.8 s against
-        # 3.7 s, compilation included), so it stays off for TensorFlow. Other Keras
-        # backends (JAX, which the GPU tuning sweep used) only train fast compiled.
-        jit_compile=keras.backend.backend() != "tensorflow",
+        jit_compile=compiles_steps(),
     )
     return model
+
+
+def compiles_steps() -> bool:
+    """Whether training steps are compiled (``jit_compile``) on this Keras backend."""
+    import keras
+
+    # Only on JAX, which trains fast only compiled (the GPU tuning sweeps used it). XLA
+    # made one epoch of the fast net 2.9x slower on TensorFlow on the CPU (10.8 s against
+    # 3.7 s, compiling included). On PyTorch, eager steps beat torch.compile on the CPU
+    # (benchmarks/torch_compile.py: fast 8.7 s against 32.7 s, and best's second epoch 49 s
+    # against 56 s after its compiling), and eager is Keras's own default there.
+    return keras.backend.backend() == "jax"
 
 
 # The momentum of the "sgd" optimizer: the usual value for image classifiers.
