@@ -33,7 +33,7 @@ from machine import describe
 from mnist_cnn.data import load_mnist
 from mnist_cnn.engines import load_model
 from mnist_cnn.errors import MnistCnnError
-from mnist_cnn.evaluation import accuracy
+from mnist_cnn.evaluation import accuracy, cross_entropy
 from mnist_cnn.models import VIEW_SHIFTS, shifted_views
 from mnist_cnn.run_folder import RunFolder
 from mnist_cnn.training import split_for_training
@@ -41,9 +41,15 @@ from mnist_cnn.training import split_for_training
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
-SHIFTS_5 = [f"shift {rows:+d},{columns:+d}" for rows, columns in VIEW_SHIFTS[:5]]
-SHIFTS_9 = [f"shift {rows:+d},{columns:+d}" for rows, columns in VIEW_SHIFTS]
-TWO_PIXELS = ["shift -2,+0", "shift +2,+0", "shift +0,-2", "shift +0,+2"]
+
+def shift_name(rows: int, columns: int) -> str:
+    return f"shift {rows:+d},{columns:+d}"
+
+
+SHIFTS_9 = [shift_name(rows, columns) for rows, columns in VIEW_SHIFTS]
+SHIFTS_5 = SHIFTS_9[:5]
+TWO_PIXEL_SHIFTS = ((-2, 0), (2, 0), (0, -2), (0, 2))
+TWO_PIXELS = [shift_name(rows, columns) for rows, columns in TWO_PIXEL_SHIFTS]
 ROTATIONS_5 = ["rotate -5", "rotate +5"]
 ROTATIONS_10 = ["rotate -10", "rotate +10"]
 ZOOMS = ["zoom 0.9", "zoom 1.1"]
@@ -76,10 +82,10 @@ RULE = (
 def views_of(images: np.ndarray) -> dict[str, np.ndarray]:
     """Every view that a set names, of (N, 28, 28, 1) images in [0, 1]."""
     views = {}
-    for rows, columns in {*VIEW_SHIFTS, (-2, 0), (2, 0), (0, -2), (0, 2)}:
+    for rows, columns in (*VIEW_SHIFTS, *TWO_PIXEL_SHIFTS):
         # Whole pixels, zeros coming in: what the saved model's padding and cropping do.
         shifted = ndimage.shift(images, (0, rows, columns, 0), order=0, cval=0.0)
-        views[f"shift {rows:+d},{columns:+d}"] = shifted
+        views[shift_name(rows, columns)] = shifted
     for degrees in (-10, -5, 5, 10):
         # Linear interpolation keeps values in [0, 1]: each is a convex mix of neighbours.
         rotated = ndimage.rotate(images, degrees, axes=(2, 1), reshape=False, order=1, cval=0.0)
@@ -151,10 +157,7 @@ def main() -> None:
         probabilities = [np.mean([member[name] for name in names], axis=0) for member in members]
         accuracies = [accuracy(member, labels) for member in probabilities]
         averaged = accuracy(np.mean(probabilities, axis=0), labels)
-        log_loss = statistics.mean(
-            float(-np.log(np.clip(member[np.arange(len(labels)), labels], 1e-12, 1)).mean())
-            for member in probabilities
-        )
+        log_loss = statistics.mean(cross_entropy(member, labels) for member in probabilities)
         row = {
             "views": set_name,
             "view_count": len(names),

@@ -320,7 +320,6 @@ def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> float |
 def compile_model(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     """The config's optimizer (the tutorial's Adam by default), sparse categorical
     cross-entropy and accuracy, as in the tutorial."""
-
     from mnist_cnn.losses import SmoothedSparseCrossentropy
 
     model.compile(
